@@ -229,8 +229,9 @@ export class ProxyInstance {
       auth = this.auth.prepare(config);
       s2s = this.s2s.prepare(config);
       const tls = this.h2?.readTls() ?? null;
+      const listenerTls = this.listener?.readTls() ?? null;
       const snapshot = this.build(config, version, policy, auth, s2s, this.snapshot.upstreams, pools, compiled);
-      return { ok: true, prepared: { config, version, policy, auth, s2s, pools, snapshot, tls, restartRequired } };
+      return { ok: true, prepared: { config, version, policy, auth, s2s, pools, snapshot, tls, listenerTls, restartRequired } };
     } catch (err) {
       if (auth !== null) this.auth.discard(auth);
       if (s2s !== null) this.s2s.discard(s2s);
@@ -265,6 +266,7 @@ export class ProxyInstance {
     if (this.listener !== null) this.listener.snapshot = p.snapshot;
     if (this.h2 !== null) this.h2.useSnapshot(p.snapshot);
     if (p.tls !== null) this.h2?.useTls(p.tls);
+    if (p.listenerTls !== null) this.listener?.useTls(p.listenerTls);
     // Pools no longer referenced are retired, not closed: a request that started on the old
     // snapshot and is still authenticating forwards through its pool later (closing gave it 502).
     for (const [name, up] of old.upstreams) {

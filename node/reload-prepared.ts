@@ -4,6 +4,7 @@
 import type { PreparedAuth } from './auth/index.js';
 import { defaultRouteIssuers, type Config, type ConfigProblem } from './config/index.js';
 import type { PolicyVersion } from './contracts/index.js';
+import type { Listener } from './http/listener.js';
 import type { H2Listener } from './http2/index.js';
 import { compilePolicy, type CompiledPolicy } from './pipeline/index.js';
 import type { Snapshot } from './pipeline/snapshot.js';
@@ -25,6 +26,8 @@ export interface PreparedReload {
   readonly snapshot: Snapshot;
   /** The HTTP/2 listener's TLS files as read again by this reload (a renewed certificate); null: h2c or none. */
   readonly tls: ReturnType<H2Listener['readTls']>;
+  /** The uWS listener's server.tls files read again into a new app (a renewed certificate), bound at commit; null without TLS. */
+  readonly listenerTls: ReturnType<Listener['readTls']>;
   /** Fields read at start only whose new value waits for a restart (the config carries the start values). */
   readonly restartRequired: string[];
 }

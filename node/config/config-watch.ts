@@ -67,8 +67,9 @@ export function watchConfig(file: string, onChange: () => void, also: readonly s
   };
 }
 
-/** The files of `server.http2.tls` a reload reads again (certificate, key, client CAs): what `--watch` watches beside the config. */
-export function renewableTlsFiles(server: { readonly http2?: { readonly tls?: { readonly cert_file: string; readonly key_file: string; readonly client_ca_file?: string } } }): string[] {
+/** The listener TLS files a reload reads again (`server.tls` and `server.http2.tls`: certificate, key, client CAs): what `--watch` watches beside the config. */
+export function renewableTlsFiles(server: { readonly tls?: { readonly cert_file: string; readonly key_file: string }; readonly http2?: { readonly tls?: { readonly cert_file: string; readonly key_file: string; readonly client_ca_file?: string } } }): string[] {
   const t = server.http2?.tls;
-  return t === undefined ? [] : [t.cert_file, t.key_file, ...(t.client_ca_file !== undefined ? [t.client_ca_file] : [])];
+  const u = server.tls;
+  return [...(u === undefined ? [] : [u.cert_file, u.key_file]), ...(t === undefined ? [] : [t.cert_file, t.key_file, ...(t.client_ca_file !== undefined ? [t.client_ca_file] : [])])];
 }

@@ -2,7 +2,7 @@
 // and path normalisation, routes, runs the pipeline stages and hands the request to
 // a Relay for forwarding. The handler never throws into uWS (that aborts the process).
 import uWS, { type HttpRequest, type HttpResponse, type TemplatedApp, type us_listen_socket } from 'uWebSockets.js';
-import { listenerCiphers } from '../config/tls-ciphers.js';
+import { bindBeside, buildTlsApp, renewedTlsApp, retireListenSocket } from './listener-tls.js';
 import { proxyError, type ProxyError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { RequestMetrics } from '../metrics/index.js';
@@ -13,7 +13,7 @@ import { endRelayTrace } from './request-trace.js';
 import { keepAccessLine } from './access-sampling.js';
 import { accessLineWriter, type AccessLine } from './access-line.js';
 import { RequestFraming } from './request-framing.js';
-import { listenOn } from './listen-port.js';
+import { listenOn, listenRebindable } from './listen-port.js';
 import { routingHost } from '../routing/host-normalize.js';
 import { normalizePath } from '../routing/path-normalize.js';
 import { AMBIGUOUS } from '../routing/route-table.js';
@@ -57,7 +57,9 @@ export class Listener implements RelayHost {
   /** In-flight relays; not a Set (node/slot-registry.ts: a Set's rehash chain kept requests alive through scavenges). */
   private readonly active = new SlotRegistry<Relay>('slot');
   /** Request bodies answered 408 by the sweeper; slow bodies kept from uWS's own cut (Relay.keepBodyAlive). */
-  private readonly bodyCounters = { request_timeouts: 0, uws_body_timer_rearms: 0, access_lines_sampled_out: 0 };
+  private readonly bodyCounters = { request_timeouts: 0, uws_body_timer_rearms: 0, access_lines_sampled_out: 0, tls_renewed: 0, tls_refused: 0, tls_rebind_failures: 0 };
+  /** Apps a certificate renewal replaced: their connections are still served (the build cannot close an app). */
+  private readonly formerApps: TemplatedApp[] = [];
   private readonly accessLine: AccessLine;
   private sweeper: NodeJS.Timeout | null = null;
   /** A stop's drain has begun (drain()): requests on open connections are still served, with `Connection: close`. */
@@ -84,13 +86,7 @@ export class Listener implements RelayHost {
     this.snapshot = snapshot;
     this.tls = opts.tls !== undefined;
     this.accessLine = accessLineWriter(opts.logger);
-    this.app = opts.tls !== undefined
-      ? uWS.SSLApp({
-        cert_file_name: opts.tls.cert_file, key_file_name: opts.tls.key_file, ...(opts.tls.passphrase !== undefined ? { passphrase: opts.tls.passphrase } : {}),
-        // forward-secret AEAD suites only by default; server.tls.ciphers / min_version (README: TLS)
-        ssl_ciphers: listenerCiphers(snapshot.config.server.tls ?? { min_version: 'TLS1.2' }),
-      })
-      : uWS.App();
+    this.app = opts.tls !== undefined ? buildTlsApp(opts.tls, snapshot.config.server.tls) : uWS.App();
     // live sockets of introspected tokens are verified again by the current config's token check
     this.ws = new WsProxy({ settings: snapshot.config.server.websocket, tokenState: opts.tokenState ?? null, logger: opts.logger, recheck: (ctx) => verifyAndAuthorize(this.snapshot.auth, ctx) });
     this.ws.watchStreams(this.active);
@@ -99,6 +95,9 @@ export class Listener implements RelayHost {
       'listener.request_timeouts_total': this.bodyCounters.request_timeouts,
       'listener.uws_body_timer_rearms_total': this.bodyCounters.uws_body_timer_rearms,
       'listener.access_lines_sampled_out_total': this.bodyCounters.access_lines_sampled_out,
+      'listener.tls_renewed_total': this.bodyCounters.tls_renewed,
+      'listener.tls_refused_total': this.bodyCounters.tls_refused,
+      'listener.tls_rebind_failures_total': this.bodyCounters.tls_rebind_failures,
     }));
     this.decisions = DecisionEndpoints.create(snapshot.config.server.decision, {
       logger: opts.logger, accessLog: opts.accessLog, addSource: (src) => opts.metrics.addSource(src),
@@ -106,15 +105,45 @@ export class Listener implements RelayHost {
       authDecision: (reason) => opts.metrics.decision(reason),
       current: () => ({ snap: this.snapshot, pipeline: this.pipelineOf(this.snapshot) }), draining: () => this.draining,
     });
+    this.wire(this.app);
+  }
+
+  private wire(app: TemplatedApp): void {
     // upgrade requests (GET with a Sec-WebSocket-Key) come here first, with their socket context
-    this.app.ws('/*', this.ws.behavior((res, req, context) => this.handle(res, req, context)));
-    this.app.any('/*', (res, req) => this.handle(res, req));
+    app.ws('/*', this.ws.behavior((res, req, context) => this.handle(res, req, context)));
+    app.any('/*', (res, req) => this.handle(res, req));
+  }
+
+  /** Reload, step 1: server.tls's files (read at start by name) read again into a new app; null without TLS. Throws `server.tls.…: why` when they cannot serve. */
+  readTls(): TemplatedApp | null {
+    if (this.opts.tls === undefined) return null;
+    try { return renewedTlsApp(this.opts.tls, this.snapshot.config.server.tls); } catch (err) { this.bodyCounters.tls_refused++; throw err; }
+  }
+
+  /**
+   * Reload, step 2: `app` (readTls) bound on the port beside the running app, whose listen socket
+   * then closes: handshakes from now on get the renewed certificate, open connections stay on the
+   * app they were accepted by. A bind that fails keeps the running certificate (logged, counted).
+   */
+  useTls(app: TemplatedApp): void {
+    if (this.socket === null || this.draining) return;
+    this.wire(app);
+    const bound = bindBeside(app, this.opts.host, this.port);
+    if (bound === false) {
+      this.bodyCounters.tls_rebind_failures++;
+      return this.opts.logger.error({ port: this.port }, 'server.tls: the renewed certificate could not be bound beside the running one; the running certificate is still served');
+    }
+    retireListenSocket(this.socket);
+    this.formerApps.push(this.app);
+    [this.socket, this.app] = [bound, app];
+    this.bodyCounters.tls_renewed++;
   }
 
   /** Bind (and server.decision.unix_socket); resolves with the bound port. Rejects when either cannot be bound. */
   listen(): Promise<number> {
     return new Promise((resolve, reject) => {
-      listenOn(this.app, this.opts.host, this.opts.port, this.opts.sharedPort === true, (s) => {
+      // a TLS listener binds so that a renewed certificate can be bound beside it (useTls)
+      (this.tls && this.opts.sharedPort !== true ? listenRebindable : listenOn)(this.app, this.opts.host, this.opts.port, this.opts.sharedPort === true, (s) => {
         if (s === false) { reject(new Error(`server.listen: cannot listen on ${this.opts.host}:${this.opts.port} (another process holds the port, or the address is not this host's)`)); return; }
         this.socket = s;
         this.port = uWS.us_socket_local_port(s);
@@ -150,7 +179,7 @@ export class Listener implements RelayHost {
     this.drained = true;
     this.decisions?.closeAll(); // the same for the unix socket's connections
     await new Promise((r) => setImmediate(r));
-    (this.app as unknown as { close?: () => void }).close?.();
+    for (const app of [...this.formerApps, this.app]) (app as unknown as { close?: () => void }).close?.();
   }
 
   get inflight(): number {

@@ -26,6 +26,7 @@ import { writeH2Document, writeH2Error, writeSocketError, type AnyResponse } fro
 import { isGrpc } from './grpc-status.js';
 import { applyLimits } from './h2-settings.js';
 import { createH2Server, renewedTls } from './h2-server.js';
+import { CertifiedConnections } from './client-ca-recheck.js';
 import type { SecureContextOptions } from 'node:tls';
 import { capConnections, defaultMaxConnections } from './connection-cap.js';
 import { protocolOf, recordAnswered, recordFinished, recordRefused, type H2RecordOptions } from './h2-access-log.js';
@@ -74,6 +75,8 @@ export class H2Listener implements H2RelayHost {
   readonly tls: boolean;
   /** Client certificates are asked for (server.http2.tls.client_ca_file). */
   private readonly mtls: boolean;
+  /** Open connections with a verified client certificate: cut when a reload's CA bundle no longer trusts them. */
+  private readonly certified = new CertifiedConnections();
   /** Envoy ext_authz gRPC Check (server.decision.grpc), null when off. Read at start. */
   private readonly extAuthz: ExtAuthzService | null;
 
@@ -82,7 +85,7 @@ export class H2Listener implements H2RelayHost {
     const c = opts.config;
     const limits = snapshot.config.server.limits;
     this.tls = c.tls !== undefined;
-    const built = createH2Server(c, limits, opts.passphrase, () => { this.counters['http2.client_certificates_refused_total']!++; });
+    const built = createH2Server(c, limits, opts.passphrase, () => { this.counters['http2.client_certificates_refused_total']!++; }, this.certified);
     this.server = built.server;
     this.mtls = built.mtls;
     this.extAuthz = ExtAuthzService.create(snapshot.config.server.decision, {
@@ -179,8 +182,18 @@ export class H2Listener implements H2RelayHost {
   }
   /** Reload, step 1: the TLS files (read at start by name) read again; null for h2c. Throws `server.http2.tls.…: why` when they cannot serve. */
   readTls(): SecureContextOptions | null { return this.opts.config.tls === undefined ? null : renewedTls(this.opts.config.tls, this.opts.passphrase); }
-  /** Reload, step 2: connections from now on shake hands with `tls` (certificate, key, client CAs); open ones keep theirs. */
-  useTls(tls: SecureContextOptions): void { (this.server as Http2SecureServer).setSecureContext(tls); }
+  /**
+   * Reload, step 2: connections from now on shake hands with `tls` (certificate, key, client CAs); open
+   * ones keep theirs, but one whose client certificate the new CA bundle does not trust is closed now.
+   */
+  useTls(tls: SecureContextOptions): void {
+    (this.server as Http2SecureServer).setSecureContext(tls);
+    if (!this.mtls || tls.ca === undefined) return;
+    const cut = this.certified.cutUntrusted(tls.ca as Buffer);
+    if (cut === 0) return;
+    this.counters['http2.client_certificates_refused_total']! += cut;
+    this.opts.logger.warn({ connections: cut }, 'server.http2.tls.client_ca_file: connections whose client certificate the new CA bundle does not trust closed');
+  }
   refusedByReload(relay: H2Relay): boolean { return relay.snap !== this.snapshot && this.opts.refusedByReload?.(relay, this.snapshot) === true; }
   stalled(relay: H2Relay, on: boolean): void { if (on) this.stalls.add(relay); else this.stalls.delete(relay); }
 

@@ -5,14 +5,16 @@ import http2, { type Http2SecureServer, type Http2Server } from 'node:http2';
 import { createSecureContext, type SecureContextOptions, type TLSSocket } from 'node:tls';
 import type { Config, Http2Config } from '../config/index.js';
 import { acceptableHandshake } from './client-cert.js';
+import type { CertifiedConnections } from './client-ca-recheck.js';
 import { listenerSettings } from './h2-settings.js';
 
 /**
  * The server for `c`; `mtls`: client certificates are asked for (tls.client_ca_file).
- * `certRefused` is called for each TLS connection closed for its certificate. A certificate or key
+ * `certRefused` is called for each TLS connection closed for its certificate; `certified` keeps the
+ * open ones with a verified certificate (judged again by a new CA bundle). A certificate or key
  * that cannot be read throws (the start fails).
  */
-export function createH2Server(c: Http2Config, limits: Config['server']['limits'], passphrase: string | undefined, certRefused: () => void): { server: Http2Server | Http2SecureServer; mtls: boolean } {
+export function createH2Server(c: Http2Config, limits: Config['server']['limits'], passphrase: string | undefined, certRefused: () => void, certified: CertifiedConnections): { server: Http2Server | Http2SecureServer; mtls: boolean } {
   const common: http2.ServerOptions = {
     settings: listenerSettings(limits, c),
     maxHeaderListPairs: c.max_header_pairs,
@@ -35,7 +37,7 @@ export function createH2Server(c: Http2Config, limits: Config['server']['limits'
   // optional: none is fine, but one that does not verify (other CA, expired) closes the connection.
   // No TLS 1.2 renegotiation (node:http2 already refuses it on h2; this is for HTTP/1.1 by ALPN):
   // the certificate is read once per connection, so a second handshake could only disagree with it
-  if (c.tls.client_ca_file !== undefined) server.on('secureConnection', (sock: TLSSocket) => { if (!acceptableHandshake(sock)) { certRefused(); sock.destroy(); } else sock.disableRenegotiation(); });
+  if (c.tls.client_ca_file !== undefined) server.on('secureConnection', (sock: TLSSocket) => { if (!acceptableHandshake(sock)) { certRefused(); sock.destroy(); } else { sock.disableRenegotiation(); certified.add(sock); } });
   return { server, mtls: c.tls.client_ca_file !== undefined };
 }
 

@@ -282,6 +282,7 @@ counter('portcullis_streams_ended_total', 'Streamed responses (not WebSockets) e
 
 // ---- listener ----
 counter('portcullis_request_timeouts_total', 'Requests answered 408 because the body did not arrive in time, by listener (uws, http2)', { 'listener.request_timeouts_total': { listener: 'uws' }, 'http2.request_timeouts_total': { listener: 'http2' } });
+counter('portcullis_listener_tls_renewals_total', 'server.tls certificates read again by a reload, by result: applied (new handshakes get it), refused (they passed the config check but the listener TLS library cannot load them: the reload is refused, the running certificate kept), bind_failed (the new app could not bind beside the running one: the running certificate kept)', by('result', { 'listener.tls_renewed_total': 'applied', 'listener.tls_refused_total': 'refused', 'listener.tls_rebind_failures_total': 'bind_failed' }));
 counter('portcullis_listener_body_timer_rearms_total', 'Body deadline timer re-arms (uWebSockets.js internals; for diagnosis)', { 'listener.uws_body_timer_rearms_total': null });
 
 // ---- HTTP/2 listener (node/http2) ----
@@ -291,7 +292,7 @@ counter('portcullis_http2_requests_total', 'Requests on the HTTP/2 listener by p
 counter('portcullis_grpc_deadlines_exceeded_total', 'gRPC calls the HTTP/2 listener ended at the caller\'s grpc-timeout (upstream stream reset with CANCEL, grpc-status 4), by phase (before_response: trailers-only answer; streaming: trailers after the response began)', by('phase', {
   'http2.grpc_deadline_before_response_total': 'before_response', 'http2.grpc_deadline_streaming_total': 'streaming',
 }));
-counter('portcullis_http2_client_certificates_refused_total', 'TLS connections to the HTTP/2 listener closed because the client certificate did not verify (client_certificates: optional)', { 'http2.client_certificates_refused_total': null });
+counter('portcullis_http2_client_certificates_refused_total', 'TLS connections to the HTTP/2 listener closed because the client certificate did not verify (client_certificates: optional), or because a reload took its CA out of client_ca_file', { 'http2.client_certificates_refused_total': null });
 counter('portcullis_http2_sessions_total', 'HTTP/2 sessions (connections) accepted', { 'http2.sessions_total': null });
 counter('portcullis_http2_connections_refused_total', 'Connections to the HTTP/2 listener closed at accept because server.http2.max_connections were open', { 'http2.connections_refused_total': null });
 gauge('portcullis_http2_sessions_open', 'HTTP/2 sessions open now', { 'http2.sessions_open': null });

@@ -1,0 +1,58 @@
+// The uWS listener's TLS: the SSLApp built from server.tls, and its renewal — files renewed under the
+// same names are proven loadable, built into a second app and bound beside the first (SO_REUSEPORT)
+// before the first's listen socket closes, so no handshake is refused and open connections stay.
+import { readFileSync } from 'node:fs';
+import { createSecureContext } from 'node:tls';
+import uWS, { type TemplatedApp, type us_listen_socket } from 'uWebSockets.js';
+import { listenOn } from './listen-port.js';
+import { listenerCiphers } from '../config/tls-ciphers.js';
+import type { Config } from '../config/index.js';
+
+export interface ListenerTlsFiles { cert_file: string; key_file: string; passphrase?: string }
+
+/** The SSLApp for `tls` (BoringSSL reads the files now). Throws uWS's bare "App construction failed" when they cannot load. */
+export function buildTlsApp(tls: ListenerTlsFiles, section: Config['server']['tls']): TemplatedApp {
+  return uWS.SSLApp({
+    cert_file_name: tls.cert_file, key_file_name: tls.key_file, ...(tls.passphrase !== undefined ? { passphrase: tls.passphrase } : {}),
+    // forward-secret AEAD suites only by default; server.tls.ciphers / min_version (README: TLS)
+    ssl_ciphers: listenerCiphers(section ?? { min_version: 'TLS1.2' }),
+  });
+}
+
+/**
+ * A reload: the listener's files read again by name (a certificate renewed in place) and proven to
+ * load together with Node's OpenSSL (parseable, key of this certificate), then built into a new app
+ * (the listener's BoringSSL reading them). Throws `server.tls.<field>: why`: the reload is refused and
+ * the running certificate stays.
+ */
+export function renewedTlsApp(tls: ListenerTlsFiles, section: Config['server']['tls']): TemplatedApp {
+  let cert: Buffer, key: Buffer;
+  try { cert = readFileSync(tls.cert_file); key = readFileSync(tls.key_file); } catch (err) {
+    throw new Error(`server.tls.cert_file: cannot read the listener's TLS files again: ${(err as Error).message}`);
+  }
+  try { createSecureContext({ cert, key, ...(tls.passphrase !== undefined ? { passphrase: tls.passphrase } : {}) }); } catch (err) {
+    throw new Error(`server.tls.key_file: the files do not load together (${(err as Error).message})`);
+  }
+  try { return buildTlsApp(tls, section); } catch (err) {
+    // read again by uWS a moment later: a renewal landing in between, or a key type BoringSSL cannot read
+    throw new Error(`server.tls.cert_file: the listener's TLS library cannot load the files (${(err as Error).message})`);
+  }
+}
+
+/** `app` bound on `port` beside the running app (both shared: SO_REUSEPORT); false when the bind fails. */
+export function bindBeside(app: TemplatedApp, host: string, port: number): us_listen_socket | false {
+  let bound: us_listen_socket | false = false;
+  listenOn(app, host, port, true, (s) => { bound = s; });
+  return bound;
+}
+
+/**
+ * Close a replaced listen socket once the loop has accepted what the kernel queued on it. Closed at
+ * once, every connection queued since the last poll (all those that arrived while the reload's own
+ * work held the loop) would be reset. The second immediate runs right after the next poll phase, whose
+ * accept loop empties the queue; one arriving between that accept and the close is still reset
+ * (Linux: `net.ipv4.tcp_migrate_req=1` hands it to the new socket — README: TLS on the listener).
+ */
+export function retireListenSocket(s: us_listen_socket): void {
+  setImmediate(() => setImmediate(() => uWS.us_listen_socket_close(s)));
+}
