@@ -155,11 +155,14 @@ function readAsCookie(key: string, name: string, php: string | null): boolean {
   return foldedIs(text, name.toLowerCase());
 }
 
-/** readAsCookie's readings of `key` as written: another case, PHP's mangled name. */
+/**
+ * readAsCookie's readings of `key` as written: another case, PHP's mangled name (a C string there: a NUL,
+ * `session%00x` decoded, ends it — `$_COOKIE['session']`).
+ */
 function readAsCookieName(key: string, name: string, php: string | null): boolean {
   if (sameIgnoringCase(key, name)) return true;
   if (key === php) return true;
-  return (key.indexOf('.') !== -1 || key.indexOf('[') !== -1 || key.indexOf(' ') !== -1) && phpName(key) === (php ?? name);
+  return (key.indexOf('.') !== -1 || key.indexOf('[') !== -1 || key.indexOf(' ') !== -1 || key.indexOf('\0') !== -1) && phpName(key) === (php ?? name);
 }
 
 /**
