@@ -149,20 +149,19 @@ function readAsCookie(key: string, name: string, php: string | null): boolean {
   if (key.indexOf('%') === -1 && key.indexOf('+') === -1) return false;
   const decoded = byteDecode(key);
   if (decoded === name || readAsCookieName(decoded, name, php)) return true;
+  // PHP reads the decoded name as a C string: a NUL ends it, `session%00x` is `$_COOKIE['session']`
+  if (decoded.indexOf('\0') !== -1 && phpName(decoded) === (php ?? name)) return true;
   // ASP.NET Core's cookie collection ignores case as .NET does: `%C5%BFession` (ſ) is its `session`
   let text: string;
   try { text = decodeURIComponent(key); } catch { return false; }
   return foldedIs(text, name.toLowerCase());
 }
 
-/**
- * readAsCookie's readings of `key` as written: another case, PHP's mangled name (a C string there: a NUL,
- * `session%00x` decoded, ends it — `$_COOKIE['session']`).
- */
+/** readAsCookie's readings of `key` as written: another case, PHP's mangled name. */
 function readAsCookieName(key: string, name: string, php: string | null): boolean {
   if (sameIgnoringCase(key, name)) return true;
   if (key === php) return true;
-  return (key.indexOf('.') !== -1 || key.indexOf('[') !== -1 || key.indexOf(' ') !== -1 || key.indexOf('\0') !== -1) && phpName(key) === (php ?? name);
+  return (key.indexOf('.') !== -1 || key.indexOf('[') !== -1 || key.indexOf(' ') !== -1) && phpName(key) === (php ?? name);
 }
 
 /**
