@@ -1,13 +1,15 @@
-// The build's stamp: a digest of everything `npm run build` reads, written into dist/ by the build's
-// last step (rolldown.config.mjs), so `npm test` can skip a build that would produce the same dist/
-// (`node build-stamp.mjs --check`: exit 0 when dist/ is the build of these sources, else 1).
+// The build's stamp: a digest of everything `npm run build` reads, taken as the build starts (`--begin`)
+// and written into dist/ by its last step (rolldown.config.mjs), so `npm test` can skip a build that
+// would produce the same dist/ (`node build-stamp.mjs --check`: exit 0 when dist/ is the build of these sources, else 1).
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)));
 const STAMP = join(ROOT, 'dist', '.build-stamp');
+/** The inputs' digest as this build started, before tsc read a file: the stamp the build's last step writes. */
+const PENDING = join(ROOT, 'dist', '.build-inputs');
 const CLI = join(ROOT, 'dist', 'cluster', 'cli', 'main.js');
 /** Whole trees the build compiles (tsconfig.json's include), minus recorded benchmark output. */
 const TREES = ['node', 'cluster', 'bench'];
@@ -45,10 +47,29 @@ export function clearStamp() {
 }
 
 /**
- * Called once the bundle is written, with the inputs' digest taken as the bundler started. The CLI's own
- * digest goes beside it: a later bare `tsc -p tsconfig.json` (unbundled main.js) makes the stamp stale.
+ * `npm run build`'s first step (`--begin`), before tsc reads a source: no stamp, and the inputs' digest as
+ * they are now. Taken when the bundler started instead, a source saved while tsc compiled (~30 s here) was
+ * in the digest but not in dist/, and `npm test` ran the suite against that stale dist/ without building.
+ */
+export function beginBuild() {
+  mkdirSync(join(ROOT, 'dist'), { recursive: true });
+  clearStamp();
+  writeFileSync(PENDING, `${inputsDigest()}\n`);
+}
+
+/** The digest beginBuild took, or null (a bundler run no `--begin` preceded: it writes no stamp). */
+export function pendingInputs() {
+  if (!existsSync(PENDING)) return null;
+  const d = readFileSync(PENDING, 'utf8').trim();
+  return /^[0-9a-f]{64}$/.test(d) ? d : null;
+}
+
+/**
+ * Called once the bundle is written, with the digest beginBuild took (pendingInputs), which it uses up. The
+ * CLI's own digest goes beside it: a later bare `tsc -p tsconfig.json` (unbundled main.js) makes the stamp stale.
  */
 export function writeStamp(inputs) {
+  rmSync(PENDING, { force: true });
   writeFileSync(STAMP, `${JSON.stringify({ inputs, cli: cliDigest() })}\n`);
 }
 
@@ -63,8 +84,12 @@ export function staleReason() {
 }
 
 if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  if (process.argv[2] === '--begin') {
+    beginBuild();
+    process.exit(0);
+  }
   if (process.argv[2] !== '--check') {
-    console.error('usage: node build-stamp.mjs --check   (exit 0: dist/ is the build of these sources)');
+    console.error('usage: node build-stamp.mjs --check   (exit 0: dist/ is the build of these sources)\n       node build-stamp.mjs --begin   (npm run build\'s first step)');
     process.exit(2);
   }
   const reason = staleReason();

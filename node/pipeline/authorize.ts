@@ -176,6 +176,23 @@ function paramReads(param: string, claim: string): boolean {
   return value === claim && value === value.normalize('NFKC');
 }
 
+/**
+ * explain's account of paramReads for `param` (as the normalised path holds it): what a claim is compared
+ * with, or why no claim equals it. Off the request path.
+ */
+export function paramReading(param: string): string {
+  const raw = JSON.stringify(param);
+  if (param.indexOf('%') === -1) return raw;
+  let value: string;
+  try {
+    value = decodeURIComponent(param);
+  } catch {
+    return `${raw}, an escape that is not UTF-8: equals no claim`;
+  }
+  if (value !== value.normalize('NFKC')) return `${raw}, read as ${JSON.stringify(value)}, which NFKC changes: equals no claim`;
+  return `${raw}, read as ${JSON.stringify(value)}`;
+}
+
 /** Role list at the roles claim: an array of strings, or a space-separated string. */
 function roleHas(v: unknown, role: string): boolean {
   return claimHas(v, role);

@@ -2,7 +2,7 @@
 // principal passes it and why. Uses the same predicates as authorize, so the verdicts agree.
 import type { Principal } from './context.js';
 import { claimHas, resolveClaim } from './claim-path.js';
-import { hasAll, hasAny, testClaim, type ClaimTest, type CompiledPolicy } from './authorize.js';
+import { hasAll, hasAny, paramReading, testClaim, type ClaimTest, type CompiledPolicy } from './authorize.js';
 
 export interface ExplainedRule {
   readonly rule: string;
@@ -53,7 +53,8 @@ export function explainPolicy(policy: CompiledPolicy | null, principal: Principa
     const v = resolveClaim(principal.claims, rule.path);
     for (const t of rule.tests) {
       const ok = testClaim(t, v, params);
-      const p = t.op === 'equals_param' ? ` (:${t.param} = ${show(params !== null && Object.hasOwn(params, t.param) ? params[t.param] : undefined)})` : '';
+      // the parameter as paramReads compares it: `acme%26co` is read as `acme&co` (before, only the escaped text was shown)
+      const p = t.op === 'equals_param' ? ` (:${t.param} = ${params !== null && Object.hasOwn(params, t.param) ? paramReading(params[t.param]!) : 'absent'})` : '';
       out.push({ rule: `claim ${rule.path.text} ${describe(t)}`, ok, why: `claim is ${show(v)}${p}` });
     }
   }

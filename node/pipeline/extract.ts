@@ -149,6 +149,8 @@ function readAsCookie(key: string, name: string, php: string | null): boolean {
   if (key.indexOf('%') === -1 && key.indexOf('+') === -1) return false;
   const decoded = byteDecode(key);
   if (decoded === name || readAsCookieName(decoded, name, php)) return true;
+  // PHP reads the decoded name as a C string: a NUL ends it, `session%00x` is `$_COOKIE['session']`
+  if (decoded.indexOf('\0') !== -1 && phpName(decoded) === (php ?? name)) return true;
   // ASP.NET Core's cookie collection ignores case as .NET does: `%C5%BFession` (ſ) is its `session`
   let text: string;
   try { text = decodeURIComponent(key); } catch { return false; }

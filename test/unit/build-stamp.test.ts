@@ -13,7 +13,7 @@ const scripts = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as
 
 let root = '';
 /** build-stamp.mjs's exports, loaded from a tree's own copy (each copy stamps the tree it sits in). */
-interface Stamp { inputsDigest(): string; writeStamp(inputs: string): void; staleReason(): string | null }
+interface Stamp { beginBuild(): void; pendingInputs(): string | null; writeStamp(inputs: string): void; staleReason(): string | null }
 let stamp: Stamp;
 
 /** A checkout-shaped tree with its own copy of build-stamp.mjs. */
@@ -27,8 +27,13 @@ function tree(): string {
   writeFileSync(join(dir, 'dist/cluster/cli/main.js'), '// the bundle\n');
   return dir;
 }
-/** What the build's last step does (rolldown.config.mjs): the stamp of the inputs as they are now. */
-const build = (): void => stamp.writeStamp(stamp.inputsDigest());
+/** `npm run build`: its first step takes the digest (--begin), its last writes it (rolldown.config.mjs). */
+function build(whileCompiling?: () => void): void {
+  stamp.beginBuild();
+  whileCompiling?.();
+  const inputs = stamp.pendingInputs();
+  if (inputs !== null) stamp.writeStamp(inputs);
+}
 /** What `node build-stamp.mjs --check` decides (its exit status and line: the first test runs it). */
 const fresh = (): boolean => stamp.staleReason() === null;
 function checkCli(): { status: number | null; said: string } {
@@ -45,7 +50,27 @@ describe('build stamp: npm test skips only a build that would change nothing', (
   it('npm test checks the stamp and builds when it is stale, before the typecheck and vitest', () => {
     expect(scripts.test).toMatch(/^\(node build-stamp\.mjs --check \|\| npm run build\) && npm run typecheck && vitest run$/);
     expect(scripts.prepare).toBe('npm run build');
-    expect(readFileSync(join(ROOT, 'rolldown.config.mjs'), 'utf8')).toMatch(/writeStamp\(INPUTS\)/);
+    expect(scripts.build).toMatch(/^node build-stamp\.mjs --begin && tsc /);
+    const rolldown = readFileSync(join(ROOT, 'rolldown.config.mjs'), 'utf8');
+    expect(rolldown).toMatch(/const INPUTS = pendingInputs\(\);/);
+    expect(rolldown).toMatch(/writeStamp\(INPUTS\)/);
+  });
+
+  it('a source saved while the build compiles leaves dist/ stale: the digest is the one taken before tsc read anything', () => {
+    // taken when the bundler started (after tsc's ~30 s), the edit was in the digest and not in dist/: npm test skipped the build
+    build(() => writeFileSync(join(root, 'node/a.ts'), 'export const a = 3;\n'));
+    expect(stamp.staleReason()).toMatch(/sources or build settings changed/);
+    build();
+    expect(fresh()).toBe(true);
+  });
+
+  it('a bundler run no --begin preceded writes no stamp (a begin is used up by the stamp it makes)', () => {
+    build();
+    expect(stamp.pendingInputs()).toBeNull();
+    rmSync(join(root, 'dist/.build-stamp'));
+    const inputs = stamp.pendingInputs();
+    if (inputs !== null) stamp.writeStamp(inputs);
+    expect(fresh()).toBe(false);
   });
 
   it('a fresh checkout (no stamp) builds: --check exits 1 saying why; right after a build it exits 0', () => {

@@ -88,6 +88,23 @@ describe.concurrent('portcullis explain', () => {
     expect(otherTenant.stdout).toMatch(/verdict\s+DENIED \(403\)/);
   });
 
+  it.sequential('equals_param: shows the parameter as it is compared (decoded), and why an escape equals no claim', async () => {
+    // before, only the escaped text: `claim is "acme&co" (:tenant = "acme%26co")` passed with nothing saying why
+    const amp = await as.issueJwt({ sub: 'amos', tenant: 'acme&co' });
+    const decomposed = await as.issueJwt({ sub: 'mia', tenant: 'mu\u0308nchen' });
+    const [decoded, nfkc, notUtf8] = await Promise.all([
+      explain('GET', '/tenants/acme%26co/x', '--token', amp),
+      explain('GET', '/tenants/mu%CC%88nchen/x', '--token', decomposed),
+      explain('GET', '/tenants/%C3%28/x', '--token', reader),
+    ]);
+    expect(decoded.code, decoded.stderr).toBe(0);
+    expect(decoded.stdout).toMatch(/pass\s+claim tenant equals path parameter :tenant — claim is "acme&co" \(:tenant = "acme%26co", read as "acme&co"\)/);
+    expect(nfkc.code, nfkc.stderr).toBe(1);
+    expect(nfkc.stdout).toMatch(/FAIL\s+claim tenant equals path parameter :tenant — .*\(:tenant = "mu%CC%88nchen", read as "mu\u0308nchen", which NFKC changes: equals no claim\)/);
+    expect(notUtf8.code, notUtf8.stderr).toBe(1);
+    expect(notUtf8.stdout).toMatch(/FAIL\s+claim tenant equals path parameter :tenant — claim is "acme" \(:tenant = "%C3%28", an escape that is not UTF-8: equals no claim\)/);
+  });
+
   it.sequential('never prints a token pasted into the PATH\'s query (?access_token=)', async () => {
     // before, the first line repeated PATH as given: the token went to stdout (and the ticket it was pasted into)
     const r = await explain('GET', `/orders/42?access_token=${reader}&page=2`);

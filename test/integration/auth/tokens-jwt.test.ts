@@ -339,7 +339,7 @@ describe('credential placement → 400 invalid_request', () => {
     // decode cookie names: `%73ession=<mallory>; session=<t>` is their first `session` — before, forwarded beside t (or alone after strip)
     const t = await as.issueJwt({ scope: 'orders:read' });
     const other = await as.issueJwt({ sub: 'mallory', scope: 'orders:read' });
-    for (const [path, name] of [['/c/1', '%73ession'], ['/c/1', '%53ESSION'], ['/c/1', '%C5%BFession'], ['/cs/1', 'se%73sion'], ['/cu/1', 'auth%2Etoken'], ['/cu/1', 'auth+token']]) {
+    for (const [path, name] of [['/c/1', '%73ession'], ['/c/1', '%53ESSION'], ['/c/1', '%C5%BFession'], ['/cs/1', 'se%73sion'], ['/cu/1', 'auth%2Etoken'], ['/cu/1', 'auth+token'], ['/c/1', 'session%00x'], ['/c/1', 'session%00'], ['/cu/1', 'auth_token%00.x']]) {
       expectBearerError(await refused(path!, { cookie: `${name}=${other}; ${path === '/cu/1' ? 'auth_token' : 'session'}=${t}` }), 400, 'invalid_request');
     }
     expectBearerError(await refused('/c/1', { ...bearer(t), cookie: `%73ession=${other}` }), 400, 'invalid_request');

@@ -79,7 +79,7 @@ describe('deploy/docker/Dockerfile: structure', () => {
     expect(tsconfig.compilerOptions.outDir).toBe('dist');
     expect(ops(stage('build'), 'RUN')).toContain('npm run build');
     const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: { build: string } };
-    expect(pkg.scripts.build).toMatch(/^tsc -p tsconfig\.json && rolldown -c rolldown\.config\.mjs/); // the bundled CLI
+    expect(pkg.scripts.build).toMatch(/^node build-stamp\.mjs --begin && tsc -p tsconfig\.json && rolldown -c rolldown\.config\.mjs/); // stamp digest first, then the bundled CLI
     expect(existsSync(join(ROOT, 'dist', 'cluster', 'cli', 'main.js'))).toBe(true);
   });
 
