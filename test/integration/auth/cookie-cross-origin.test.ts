@@ -5,13 +5,12 @@
 // `cookie_origins`; else 403 PORTCULLIS_ERR_AUTH_CROSS_ORIGIN and the upstream sees nothing — on
 // the HTTP/1.1 listener, the HTTP/2 listener and a decision endpoint alike.
 import type { ClientHttp2Session } from 'node:http2';
-import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
+import { extAuthzClient } from '../../helpers/ext-authz-client.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { h2Connect, h2Request, http2PortOf } from '../../helpers/h2-client.js';
-import { ADMIN_ENV, ADMIN_TOKEN, ROOT, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { ADMIN_ENV, ADMIN_TOKEN, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { rawRequest, requestText } from '../../helpers/raw-http.js';
 import { asIssuer, bearer, call, metrics, sample, startRecorder, waitReady, type Recorder, type Reply } from './tokens-helpers.js';
 
@@ -54,9 +53,7 @@ beforeAll(async () => {
   own = `http://127.0.0.1:${proxy.port}`;
   h2Origin = `http://127.0.0.1:${http2PortOf(proxy.logs())}`;
   session = await h2Connect(h2Origin);
-  const def = protoLoader.loadSync(join(ROOT, 'test', 'fixtures', 'ext-authz', 'external_auth.proto'), { keepCase: true, defaults: true, oneofs: true, longs: String });
-  const pkg = grpc.loadPackageDefinition(def) as unknown as { envoy: { service: { auth: { v3: { Authorization: grpc.ServiceClientConstructor } } } } };
-  extAuthz = new pkg.envoy.service.auth.v3.Authorization(new URL(h2Origin).host, grpc.credentials.createInsecure());
+  extAuthz = extAuthzClient(new URL(h2Origin).host);
   token = await as.issueJwt({ sub: 'victim' });
 }, 60_000);
 

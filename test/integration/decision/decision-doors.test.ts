@@ -8,11 +8,11 @@
 import net from 'node:net';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
+import { extAuthzClient } from '../../helpers/ext-authz-client.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { http2PortOf } from '../../helpers/h2-client.js';
-import { ADMIN_ENV, ROOT, baseConfig, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { ADMIN_ENV, baseConfig, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { issuerFor, waitReady } from '../auth/policy-fixtures.js';
 import { waitFor } from '../../helpers/wait.js';
 
@@ -48,9 +48,7 @@ beforeAll(async () => {
     verifier: { pool_size: 1 },
   }), { env: ADMIN_ENV });
   await waitReady(proxy);
-  const def = protoLoader.loadSync(join(ROOT, 'test', 'fixtures', 'ext-authz', 'external_auth.proto'), { keepCase: true, defaults: true, oneofs: true, longs: String });
-  const pkg = grpc.loadPackageDefinition(def) as unknown as { envoy: { service: { auth: { v3: { Authorization: grpc.ServiceClientConstructor } } } } };
-  client = new pkg.envoy.service.auth.v3.Authorization(`127.0.0.1:${http2PortOf(proxy.logs())}`, grpc.credentials.createInsecure());
+  client = extAuthzClient(`127.0.0.1:${http2PortOf(proxy.logs())}`);
   token = await as.issueJwt({ sub: 'alice', roles: ['reader', 'writer'] });
   listToken = await as.issueJwt({ sub: 'alice', roles: ['reader', 'x admin'] });
 }, 60_000);

@@ -7,14 +7,13 @@
 // not named for removal and reached the app through Envoy. A Check never calls the upstream.
 // Also the reported target: a raw `#` in `path` is refused as at the HTTP decision endpoints, not
 // cut off as a fragment (before: `/public/x#/../../admin/x` was judged as `/public/x`, OK).
-import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
+import { extAuthzClient } from '../../helpers/ext-authz-client.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { http2PortOf } from '../../helpers/h2-client.js';
-import { ADMIN_ENV, ADMIN_TOKEN, ROOT, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { ADMIN_ENV, ADMIN_TOKEN, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { INTROSPECTION_SECRET, decisionPolicy, waitReady } from './decision-fixtures.js';
 
 interface HeaderOption { header: { key: string; value: string } }
@@ -42,9 +41,7 @@ beforeAll(async () => {
     verifier: { pool_size: 1 },
   }, { env: { ...ADMIN_ENV, PT_INTROSPECTION_SECRET: INTROSPECTION_SECRET } });
   await waitReady(proxy.adminUrl, ADMIN_TOKEN);
-  const def = protoLoader.loadSync(join(ROOT, 'test', 'fixtures', 'ext-authz', 'external_auth.proto'), { keepCase: true, defaults: true, oneofs: true, longs: String });
-  const pkg = grpc.loadPackageDefinition(def) as unknown as { envoy: { service: { auth: { v3: { Authorization: grpc.ServiceClientConstructor } } } } };
-  client = new pkg.envoy.service.auth.v3.Authorization(`127.0.0.1:${http2PortOf(proxy.logs())}`, grpc.credentials.createInsecure());
+  client = extAuthzClient(`127.0.0.1:${http2PortOf(proxy.logs())}`);
   token = await as.issueJwt({ sub: 'alice', scope: 'orders:read' });
 }, 90_000);
 

@@ -6,15 +6,14 @@
 // trusts no local edge. The upstream must never be called by a Check.
 import { randomUUID } from 'node:crypto';
 import http2 from 'node:http2';
-import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
+import { extAuthzConstructor } from '../../helpers/ext-authz-client.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { http2PortOf } from '../../helpers/h2-client.js';
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
-import { ADMIN_ENV, ADMIN_TOKEN, BUS_AUTH, BUS_ENV, ROOT, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { ADMIN_ENV, ADMIN_TOKEN, BUS_AUTH, BUS_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { clientKey, proof, type ClientKey } from '../../unit/dpop/dpop-helpers.js';
 import { INTERNAL_ISS, INTROSPECTION_SECRET, decisionPolicy, jtiOf, payloadOf, send, waitReady } from './decision-fixtures.js';
 
@@ -57,9 +56,7 @@ beforeAll(async () => {
   [as, echo, nats, key] = await Promise.all([startAuthServer(), startEchoUpstream(), startNatsServer(), clientKey('ES256')]);
   [a, b] = await Promise.all([startProxy(config(['127.0.0.0/8', '::1/128']), { env: ENV }), startProxy(config(['10.255.0.0/16']), { env: ENV })]);
   await Promise.all([waitReady(a.adminUrl, ADMIN_TOKEN, 2), waitReady(b.adminUrl, ADMIN_TOKEN, 2)]);
-  const def = protoLoader.loadSync(join(ROOT, 'test', 'fixtures', 'ext-authz', 'external_auth.proto'), { keepCase: true, defaults: true, oneofs: true, longs: String });
-  const pkg = grpc.loadPackageDefinition(def) as unknown as { envoy: { service: { auth: { v3: { Authorization: grpc.ServiceClientConstructor } } } } };
-  const Authorization = pkg.envoy.service.auth.v3.Authorization;
+  const Authorization = extAuthzConstructor();
   clientA = new Authorization(`127.0.0.1:${http2PortOf(a.logs())}`, grpc.credentials.createInsecure());
   clientB = new Authorization(`127.0.0.1:${http2PortOf(b.logs())}`, grpc.credentials.createInsecure());
   rawA = new grpc.Client(`127.0.0.1:${http2PortOf(a.logs())}`, grpc.credentials.createInsecure());

@@ -2,13 +2,12 @@
 // proxy mode sends them upstream), so the edge copies to the app exactly the bytes of the claim.
 // Before, the HTTP answer (uWS) and the gRPC CheckResponse encoded them twice (`José` → `JosÃ©`).
 import net from 'node:net';
-import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
+import { extAuthzClient } from '../../helpers/ext-authz-client.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { http2PortOf } from '../../helpers/h2-client.js';
-import { ADMIN_ENV, ROOT, baseConfig, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { ADMIN_ENV, baseConfig, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { issuerFor, waitReady } from '../auth/policy-fixtures.js';
 
 const NAME = 'Jos\u00e9 \u4e2d\u{1F600}';
@@ -35,9 +34,7 @@ beforeAll(async () => {
     verifier: { pool_size: 1 },
   }), { env: ADMIN_ENV });
   await waitReady(proxy);
-  const def = protoLoader.loadSync(join(ROOT, 'test', 'fixtures', 'ext-authz', 'external_auth.proto'), { keepCase: true, defaults: true, oneofs: true, longs: String });
-  const pkg = grpc.loadPackageDefinition(def) as unknown as { envoy: { service: { auth: { v3: { Authorization: grpc.ServiceClientConstructor } } } } };
-  client = new pkg.envoy.service.auth.v3.Authorization(`127.0.0.1:${http2PortOf(proxy.logs())}`, grpc.credentials.createInsecure());
+  client = extAuthzClient(`127.0.0.1:${http2PortOf(proxy.logs())}`);
   token = await as.issueJwt({ sub: 'jose', name: NAME });
 }, 60_000);
 

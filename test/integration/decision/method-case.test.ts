@@ -4,11 +4,10 @@
 // it — the one Portcullis guards with its any-method route — while the decision, reading `get` as
 // GET, answered 200 by the open GET-only route. Proxy mode forwards the upper-cased method; a
 // decision cannot change what the edge forwards, so it refuses a method not in upper case.
-import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
+import { extAuthzClient } from '../../helpers/ext-authz-client.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startProxy, baseConfig, ADMIN_ENV, ROOT, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { startProxy, baseConfig, ADMIN_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { freePort } from '../../helpers/nats.js';
 import { rawRequest } from '../../helpers/raw-http.js';
 import { startFixtureJwks, type ScriptedUpstream, fixtureIssuer } from '../../helpers/upstreams.js';
@@ -48,9 +47,7 @@ beforeAll(async () => {
   await waitReady(proxy, 30_000); // the machine may be loaded: readiness waits for the JWKS
   edgePort = await freePort();
   haproxy = await startHaproxyEdge(edgePort, proxy.port, appPort);
-  const def = protoLoader.loadSync(join(ROOT, 'test', 'fixtures', 'ext-authz', 'external_auth.proto'), { keepCase: true, defaults: true, oneofs: true, longs: String });
-  const pkg = grpc.loadPackageDefinition(def) as unknown as { envoy: { service: { auth: { v3: { Authorization: grpc.ServiceClientConstructor } } } } };
-  client = new pkg.envoy.service.auth.v3.Authorization(`127.0.0.1:${http2PortOf(proxy.logs())}`, grpc.credentials.createInsecure());
+  client = extAuthzClient(`127.0.0.1:${http2PortOf(proxy.logs())}`);
 }, 60_000);
 
 afterAll(async () => {

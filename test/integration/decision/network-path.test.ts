@@ -3,11 +3,10 @@
 // Python's `urlsplit(self.path)`) reads the first segment as a host and the rest as the path —
 // `//evil/admin/x` is `/admin/x` there, while the proxy's normaliser collapses `//` and judges
 // `/evil/admin/x` by the open route. Proxy mode forwards the normalised path; a decision cannot.
-import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
+import { extAuthzClient } from '../../helpers/ext-authz-client.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startProxy, baseConfig, ADMIN_ENV, ROOT, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { startProxy, baseConfig, ADMIN_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { startFixtureJwks, type ScriptedUpstream, fixtureIssuer } from '../../helpers/upstreams.js';
 import { http2PortOf } from '../../helpers/h2-client.js';
 import { waitReady } from '../auth/tokens-helpers.js';
@@ -34,9 +33,7 @@ beforeAll(async () => {
     ],
   }), { env: ADMIN_ENV });
   await waitReady(proxy);
-  const def = protoLoader.loadSync(join(ROOT, 'test', 'fixtures', 'ext-authz', 'external_auth.proto'), { keepCase: true, defaults: true, oneofs: true, longs: String });
-  const pkg = grpc.loadPackageDefinition(def) as unknown as { envoy: { service: { auth: { v3: { Authorization: grpc.ServiceClientConstructor } } } } };
-  client = new pkg.envoy.service.auth.v3.Authorization(`127.0.0.1:${http2PortOf(proxy.logs())}`, grpc.credentials.createInsecure());
+  client = extAuthzClient(`127.0.0.1:${http2PortOf(proxy.logs())}`);
 });
 
 afterAll(async () => {

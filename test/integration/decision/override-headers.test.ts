@@ -5,14 +5,13 @@
 // and the gRPC Check must refuse them unless they select the judged route (and path); proxy mode
 // still strips them and forwards. A real proxy process; the upstream is never called by a decision.
 import { randomUUID } from 'node:crypto';
-import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
+import { extAuthzClient } from '../../helpers/ext-authz-client.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { http2PortOf } from '../../helpers/h2-client.js';
-import { ADMIN_ENV, ADMIN_TOKEN, ROOT, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { ADMIN_ENV, ADMIN_TOKEN, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { rawRequest, requestText } from '../../helpers/raw-http.js';
 import { DECISION, INTROSPECTION_SECRET, decisionPolicy, send, waitReady } from './decision-fixtures.js';
 
@@ -40,9 +39,7 @@ beforeAll(async () => {
     verifier: { pool_size: 1 },
   }, { env: ENV });
   await waitReady(proxy.adminUrl, ADMIN_TOKEN);
-  const def = protoLoader.loadSync(join(ROOT, 'test', 'fixtures', 'ext-authz', 'external_auth.proto'), { keepCase: true, defaults: true, oneofs: true, longs: String });
-  const pkg = grpc.loadPackageDefinition(def) as unknown as { envoy: { service: { auth: { v3: { Authorization: grpc.ServiceClientConstructor } } } } };
-  grpcClient = new pkg.envoy.service.auth.v3.Authorization(`127.0.0.1:${http2PortOf(proxy.logs())}`, grpc.credentials.createInsecure());
+  grpcClient = extAuthzClient(`127.0.0.1:${http2PortOf(proxy.logs())}`);
 }, 60_000);
 
 afterAll(async () => {

@@ -3,13 +3,12 @@
 // the request as sent unless the answer names the header for removal — before, Envoy's answers
 // (HTTP `x-envoy-auth-headers-to-remove`, gRPC `headers_to_remove`) named only `authorization`
 // and `dpop`, and the token the route strips reached the app.
-import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
+import { extAuthzClient } from '../../helpers/ext-authz-client.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixtureKeys } from '../../fixtures/keys.js';
 import { makeToken } from '../../fixtures/tokens.js';
-import { startProxy, baseConfig, ADMIN_ENV, ROOT, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { startProxy, baseConfig, ADMIN_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { startFixtureJwks, type ScriptedUpstream, fixtureIssuer } from '../../helpers/upstreams.js';
 import { http2PortOf } from '../../helpers/h2-client.js';
 import { waitReady } from '../auth/tokens-helpers.js';
@@ -36,9 +35,7 @@ beforeAll(async () => {
     ],
   }), { env: ADMIN_ENV });
   await waitReady(proxy, 30_000); // the machine may be loaded: readiness waits for the JWKS
-  const def = protoLoader.loadSync(join(ROOT, 'test', 'fixtures', 'ext-authz', 'external_auth.proto'), { keepCase: true, defaults: true, oneofs: true, longs: String });
-  const pkg = grpc.loadPackageDefinition(def) as unknown as { envoy: { service: { auth: { v3: { Authorization: grpc.ServiceClientConstructor } } } } };
-  client = new pkg.envoy.service.auth.v3.Authorization(`127.0.0.1:${http2PortOf(proxy.logs())}`, grpc.credentials.createInsecure());
+  client = extAuthzClient(`127.0.0.1:${http2PortOf(proxy.logs())}`);
 }, 60_000);
 
 afterAll(async () => {
