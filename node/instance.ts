@@ -175,6 +175,7 @@ export class ProxyInstance {
     return {
       'POST /reload': async () => {
         const r = this.reloadFromFile();
+        if (r.ok) await this.afterSwap();
         return r.ok ? { status: 200, body: { reloaded: true, version: r.version, restart_required: r.restartRequired } } : { status: 422, body: { reloaded: false, errors: r.errors } };
       },
       'GET /cache/stats': async () => ({ status: 200, body: { ...this.auth.stats(), ...this.s2s.stats() } }),
@@ -283,6 +284,14 @@ export class ProxyInstance {
     this.logger.info({ version: this.version, policy: p.snapshot.policyLabel }, 'config reloaded');
     return this.version;
   }
+
+  /**
+   * After a commit: resolves once what it swapped is all that new connections can reach — the listen
+   * socket a renewed server.tls certificate replaced closes a poll later (node/http/listener-tls.ts).
+   * A reload is answered after it (a client connecting then could get the old certificate); null when
+   * nothing is closing (no renewal: answered at once).
+   */
+  afterSwap(): Promise<void> | null { return this.listener?.afterSwap() ?? null; }
 
   /** A refused reload (another worker said no): release what prepare built. Never after commit. */
   discard(p: PreparedReload): void {
