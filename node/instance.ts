@@ -281,7 +281,11 @@ export class ProxyInstance {
     try { this.listener?.reauthorizeLive(); } catch (err) { this.logger.error({ err }, 'websocket re-authorization after reload failed'); }
     logConfigWarnings(this.logger, p.config);
     if (p.restartRequired.length > 0) this.logger.warn({ restart_required: p.restartRequired }, `reload applied except ${p.restartRequired.join(', ')}: read at start, they take effect at the next restart`);
-    this.logger.info({ version: this.version, policy: p.snapshot.policyLabel }, 'config reloaded');
+    // logged once a renewed certificate's replaced listen socket is closed (afterSwap): SIGHUP and --watch
+    // answer no one, and a script waiting for this line then verifies the certificate new connections get
+    const fields = { version: this.version, policy: p.snapshot.policyLabel }, swapped = this.afterSwap();
+    if (swapped === null) this.logger.info(fields, 'config reloaded');
+    else void swapped.then(() => this.logger.info(fields, 'config reloaded'));
     return this.version;
   }
 

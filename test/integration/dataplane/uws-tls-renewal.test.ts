@@ -153,9 +153,9 @@ describe('server.tls renewed in place, one process', () => {
     // certbot-like: both names replaced by rename
     renameSync(files.key + '.new', files.key);
     renameSync(files.cert + '.new', files.cert);
-    // looked at once the reload is logged: a handshake racing the swap may be reset (README: TLS on the listener)
+    // "config reloaded" is logged once the replaced listen socket is closed: every connection from then on gets the renewed certificate
     await waitFor('a reload applied', () => p.logs().some((l) => l.msg === 'config reloaded' && l.version === 2), 10_000, { everyMs: 100 });
-    expect(await served(p.port)).toBe(fingerprint(renewed.cert));
+    expect(await servedAfterAnswer(p.port)).toEqual(Array(10).fill(fingerprint(renewed.cert)));
   }, 60_000);
 });
 
@@ -181,7 +181,18 @@ describe('server.tls renewed in place, --workers 2', () => {
       for (let i = 0; i < 30; i++) seenH2.add(await served(h2Port));
       expect([...seenH2], 'the HTTP/2 listener').toEqual([fingerprint(renewed.cert)]);
       expect(await get(p.port, agent)).toMatchObject({ status: 200, reused: true, cert: first });
-      expect(sample(await metrics(p, ADMIN_TOKEN), 'portcullis_listener_tls_renewals_total{result="applied"}')).toBe(2);
+      // the primary answers once every worker closed its replaced listen socket: renewed four more times,
+      // the connections opened after each answer all get that renewal
+      const pairs = [selfSignedCert(), renewed];
+      for (let round = 0; round < 4; round++) {
+        const pair = pairs[round % 2]!;
+        copyFileSync(pair.cert, files.cert);
+        copyFileSync(pair.key, files.key);
+        const again = await reload(p);
+        expect(again.status, again.text).toBe(200);
+        expect(await servedAfterAnswer(p.port), `renewal ${round + 2}`).toEqual(Array(10).fill(fingerprint(pair.cert)));
+      }
+      expect(sample(await metrics(p, ADMIN_TOKEN), 'portcullis_listener_tls_renewals_total{result="applied"}')).toBe(10);
     } finally { agent.destroy(); }
   }, 90_000);
 });
