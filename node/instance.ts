@@ -175,6 +175,7 @@ export class ProxyInstance {
     return {
       'POST /reload': async () => {
         const r = this.reloadFromFile();
+        if (r.ok) await this.afterSwap();
         return r.ok ? { status: 200, body: { reloaded: true, version: r.version, restart_required: r.restartRequired } } : { status: 422, body: { reloaded: false, errors: r.errors } };
       },
       'GET /cache/stats': async () => ({ status: 200, body: { ...this.auth.stats(), ...this.s2s.stats() } }),
@@ -280,9 +281,21 @@ export class ProxyInstance {
     try { this.listener?.reauthorizeLive(); } catch (err) { this.logger.error({ err }, 'websocket re-authorization after reload failed'); }
     logConfigWarnings(this.logger, p.config);
     if (p.restartRequired.length > 0) this.logger.warn({ restart_required: p.restartRequired }, `reload applied except ${p.restartRequired.join(', ')}: read at start, they take effect at the next restart`);
-    this.logger.info({ version: this.version, policy: p.snapshot.policyLabel }, 'config reloaded');
+    // logged once a renewed certificate's replaced listen socket is closed (afterSwap): SIGHUP and --watch
+    // answer no one, and a script waiting for this line then verifies the certificate new connections get
+    const fields = { version: this.version, policy: p.snapshot.policyLabel }, swapped = this.afterSwap();
+    if (swapped === null) this.logger.info(fields, 'config reloaded');
+    else void swapped.then(() => this.logger.info(fields, 'config reloaded'));
     return this.version;
   }
+
+  /**
+   * After a commit: resolves once what it swapped is all that new connections can reach — the listen
+   * socket a renewed server.tls certificate replaced closes a poll later (node/http/listener-tls.ts).
+   * A reload is answered after it (a client connecting then could get the old certificate); null when
+   * nothing is closing (no renewal: answered at once).
+   */
+  afterSwap(): Promise<void> | null { return this.listener?.afterSwap() ?? null; }
 
   /** A refused reload (another worker said no): release what prepare built. Never after commit. */
   discard(p: PreparedReload): void {

@@ -123,7 +123,7 @@ export async function runInstance(config: Config, configPath: string, logger: Lo
     // without NATS, POST /policy applies a policy to this instance (as a reload would); with NATS it is refused
     const local = policy === null && admin
       ? config.cluster.nats === undefined
-        ? localPolicyRoutes(configPath, () => inst.config, async (_t, c) => { const r = inst.reload(c); return r.ok ? { status: 200, body: { version: r.version, restart_required: r.restartRequired } } : { status: 422, body: { errors: r.errors } }; })
+        ? localPolicyRoutes(configPath, () => inst.config, async (_t, c) => { const r = inst.reload(c); if (r.ok) await inst.afterSwap(); return r.ok ? { status: 200, body: { version: r.version, restart_required: r.restartRequired } } : { status: 422, body: { errors: r.errors } }; })
         : filePolicyRoutes(() => inst.config)
       : {};
     const tokenState = member.instance.tokenState;
@@ -131,7 +131,8 @@ export async function runInstance(config: Config, configPath: string, logger: Lo
     // fail_closed_after_ms, holds auth routes like a revocation catch-up
     const hold = policy !== null ? () => policy.watcher.catchingUp(member!.node.busConnected()) : policyHold;
     const held = tokenState == null || hold === null ? {} : { tokenState: { ...tokenState, gate: () => (hold() ? { ok: false as const, reason: 'catching_up' as const } : tokenState.gate()) } };
-    const reloadRoute = { 'POST /reload': async () => { const r = reloadSingle(inst, configPath, policy); return r.ok ? { status: 200, body: { reloaded: true, version: r.version, restart_required: r.restartRequired } } : { status: 422, body: { reloaded: false, errors: r.errors } }; } };
+    // answered once a renewed certificate's replaced listen socket is closed (ProxyInstance.afterSwap)
+    const reloadRoute = { 'POST /reload': async () => { const r = reloadSingle(inst, configPath, policy); if (r.ok) await inst.afterSwap(); return r.ok ? { status: 200, body: { reloaded: true, version: r.version, restart_required: r.restartRequired } } : { status: 422, body: { reloaded: false, errors: r.errors } }; } };
     const wiring = policy === null ? { ...member.instance, ...held, adminRoutes: { ...member.instance.adminRoutes, ...local, ...(admin ? reloadRoute : {}) } } : {
       ...member.instance,
       ...held,
@@ -168,6 +169,8 @@ export async function runInstance(config: Config, configPath: string, logger: Lo
         if (p.ok) running.commit(p.prepared);
         const t2 = performance.now();
         running.audit?.record(appliedPolicyRecord(e, before, p.ok ? { ok: true } : { ok: false, errors: p.errors }));
+        // reported applied (heartbeat, `policy status`) once a renewed certificate's old listen socket is closed
+        if (p.ok) await running.afterSwap();
         return p.ok ? { ok: true, timings: { prepare_ms: Math.round((t1 - t0) * 10) / 10, commit_ms: Math.round((t2 - t1) * 10) / 10 } } : p;
       });
       running.metrics.addSource(() => policy.watcher.stats());

@@ -79,6 +79,7 @@ export async function runWorker(argv: string[]): Promise<void> {
       return p.ok ? { ok: true, prepared: p.prepared } : p;
     },
     commit: (p) => inst.commit(p),
+    afterCommit: () => inst.afterSwap(),
     discard: (p) => inst.discard(p),
   }, (m) => toPrimary(m satisfies WorkerMessage));
   process.on('message', (m: PrimaryMessage) => {

@@ -79,6 +79,8 @@ export async function coordinateReload(workers: readonly Worker[], text: string,
 export interface ReloadSteps<P> {
   prepare(text: string, version: number, policy: PolicyVersion | null): { ok: true; prepared: P } | { ok: false; errors: ConfigProblem[] };
   commit(prepared: P): number;
+  /** After commit: resolves once a renewed certificate's replaced listen socket is closed (ProxyInstance.afterSwap); null: nothing to wait for. */
+  afterCommit(): Promise<void> | null;
   discard(prepared: P): void;
 }
 
@@ -102,7 +104,11 @@ export function workerReloadHandler<P>(steps: ReloadSteps<P>, send: (m: ReloadRe
         if (pending === null || pending.id !== m.id) return; // discarded meanwhile by a newer prepare
         const p = pending.prepared;
         pending = null;
-        send({ type: 'worker.committed', id: m.id, version: steps.commit(p) });
+        const version = steps.commit(p);
+        // the primary answers POST /reload on this message: a client connecting then must not reach the old socket
+        const after = steps.afterCommit();
+        if (after === null) send({ type: 'worker.committed', id: m.id, version });
+        else void after.then(() => send({ type: 'worker.committed', id: m.id, version }));
         return;
       }
       case 'config.discard':

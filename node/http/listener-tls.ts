@@ -47,12 +47,40 @@ export function bindBeside(app: TemplatedApp, host: string, port: number): us_li
 }
 
 /**
- * Close a replaced listen socket once the loop has accepted what the kernel queued on it. Closed at
- * once, every connection queued since the last poll (all those that arrived while the reload's own
- * work held the loop) would be reset. The second immediate runs right after the next poll phase, whose
- * accept loop empties the queue; one arriving between that accept and the close is still reset
- * (Linux: `net.ipv4.tcp_migrate_req=1` hands it to the new socket — README: TLS on the listener).
+ * Close a replaced listen socket once the loop has accepted what the kernel queued on it; resolves
+ * right after the close. Closed at once, every connection queued since the last poll (all those that
+ * arrived while the reload's own work held the loop) would be reset. The second immediate runs right
+ * after the next poll phase, whose accept loop empties the queue; one arriving between that accept
+ * and the close is still reset (Linux: `net.ipv4.tcp_migrate_req=1` hands it to the new socket —
+ * README: TLS on the listener).
  */
-export function retireListenSocket(s: us_listen_socket): void {
-  setImmediate(() => setImmediate(() => uWS.us_listen_socket_close(s)));
+export function retireListenSocket(s: us_listen_socket): Promise<void> {
+  return new Promise((resolve) => setImmediate(() => setImmediate(() => { uWS.us_listen_socket_close(s); resolve(); })));
+}
+
+/**
+ * A listener's renewals: their counters, the apps they replaced (still serving the connections they
+ * accepted: the build cannot close an app) and the replaced listen socket still open, which a
+ * reload's answer waits for (a client connecting after the answer could be handed to it).
+ */
+export class TlsRenewals {
+  readonly counters = { renewed: 0, refused: 0, rebind_failures: 0 };
+  readonly formerApps: TemplatedApp[] = [];
+  private closing: Promise<void> | null = null;
+
+  /** `app`'s listen socket `s` replaced by a renewal's: closed after the next poll (retireListenSocket). */
+  replaced(app: TemplatedApp, s: us_listen_socket): void {
+    this.formerApps.push(app);
+    this.counters.renewed++;
+    const closed = retireListenSocket(s);
+    this.closing = closed;
+    void closed.then(() => { if (this.closing === closed) this.closing = null; });
+  }
+
+  /** Resolves once every replaced listen socket is closed (they close in order); null when none is open. */
+  get pending(): Promise<void> | null { return this.closing; }
+
+  stats(): Record<string, number> {
+    return { 'listener.tls_renewed_total': this.counters.renewed, 'listener.tls_refused_total': this.counters.refused, 'listener.tls_rebind_failures_total': this.counters.rebind_failures };
+  }
 }

@@ -2,7 +2,7 @@
 // and path normalisation, routes, runs the pipeline stages and hands the request to
 // a Relay for forwarding. The handler never throws into uWS (that aborts the process).
 import uWS, { type HttpRequest, type HttpResponse, type TemplatedApp, type us_listen_socket } from 'uWebSockets.js';
-import { bindBeside, buildTlsApp, renewedTlsApp, retireListenSocket } from './listener-tls.js';
+import { bindBeside, buildTlsApp, renewedTlsApp, TlsRenewals } from './listener-tls.js';
 import { proxyError, type ProxyError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { RequestMetrics } from '../metrics/index.js';
@@ -57,9 +57,9 @@ export class Listener implements RelayHost {
   /** In-flight relays; not a Set (node/slot-registry.ts: a Set's rehash chain kept requests alive through scavenges). */
   private readonly active = new SlotRegistry<Relay>('slot');
   /** Request bodies answered 408 by the sweeper; slow bodies kept from uWS's own cut (Relay.keepBodyAlive). */
-  private readonly bodyCounters = { request_timeouts: 0, uws_body_timer_rearms: 0, access_lines_sampled_out: 0, tls_renewed: 0, tls_refused: 0, tls_rebind_failures: 0 };
-  /** Apps a certificate renewal replaced: their connections are still served (the build cannot close an app). */
-  private readonly formerApps: TemplatedApp[] = [];
+  private readonly bodyCounters = { request_timeouts: 0, uws_body_timer_rearms: 0, access_lines_sampled_out: 0 };
+  /** server.tls renewals: counters, the apps they replaced, the replaced listen socket still closing. */
+  private readonly renewals = new TlsRenewals();
   private readonly accessLine: AccessLine;
   private sweeper: NodeJS.Timeout | null = null;
   /** A stop's drain has begun (drain()): requests on open connections are still served, with `Connection: close`. */
@@ -95,9 +95,7 @@ export class Listener implements RelayHost {
       'listener.request_timeouts_total': this.bodyCounters.request_timeouts,
       'listener.uws_body_timer_rearms_total': this.bodyCounters.uws_body_timer_rearms,
       'listener.access_lines_sampled_out_total': this.bodyCounters.access_lines_sampled_out,
-      'listener.tls_renewed_total': this.bodyCounters.tls_renewed,
-      'listener.tls_refused_total': this.bodyCounters.tls_refused,
-      'listener.tls_rebind_failures_total': this.bodyCounters.tls_rebind_failures,
+      ...this.renewals.stats(),
     }));
     this.decisions = DecisionEndpoints.create(snapshot.config.server.decision, {
       logger: opts.logger, accessLog: opts.accessLog, addSource: (src) => opts.metrics.addSource(src),
@@ -117,27 +115,28 @@ export class Listener implements RelayHost {
   /** Reload, step 1: server.tls's files (read at start by name) read again into a new app; null without TLS. Throws `server.tls.…: why` when they cannot serve. */
   readTls(): TemplatedApp | null {
     if (this.opts.tls === undefined) return null;
-    try { return renewedTlsApp(this.opts.tls, this.snapshot.config.server.tls); } catch (err) { this.bodyCounters.tls_refused++; throw err; }
+    try { return renewedTlsApp(this.opts.tls, this.snapshot.config.server.tls); } catch (err) { this.renewals.counters.refused++; throw err; }
   }
 
   /**
    * Reload, step 2: `app` (readTls) bound on the port beside the running app, whose listen socket
-   * then closes: handshakes from now on get the renewed certificate, open connections stay on the
-   * app they were accepted by. A bind that fails keeps the running certificate (logged, counted).
+   * then closes (afterSwap): handshakes from then on get the renewed certificate, open connections
+   * stay on the app they were accepted by. A bind that fails keeps the running certificate (logged, counted).
    */
   useTls(app: TemplatedApp): void {
     if (this.socket === null || this.draining) return;
     this.wire(app);
     const bound = bindBeside(app, this.opts.host, this.port);
     if (bound === false) {
-      this.bodyCounters.tls_rebind_failures++;
+      this.renewals.counters.rebind_failures++;
       return this.opts.logger.error({ port: this.port }, 'server.tls: the renewed certificate could not be bound beside the running one; the running certificate is still served');
     }
-    retireListenSocket(this.socket);
-    this.formerApps.push(this.app);
+    this.renewals.replaced(this.app, this.socket);
     [this.socket, this.app] = [bound, app];
-    this.bodyCounters.tls_renewed++;
   }
+
+  /** Resolves once the listen socket a renewal replaced is closed (no new connection can reach the old certificate); null when none is closing. */
+  afterSwap(): Promise<void> | null { return this.renewals.pending; }
 
   /** Bind (and server.decision.unix_socket); resolves with the bound port. Rejects when either cannot be bound. */
   listen(): Promise<number> {
@@ -178,8 +177,8 @@ export class Listener implements RelayHost {
     // a request read meanwhile is not served (pools and components close next): its connection is closed
     this.drained = true;
     this.decisions?.closeAll(); // the same for the unix socket's connections
-    await new Promise((r) => setImmediate(r));
-    for (const app of [...this.formerApps, this.app]) (app as unknown as { close?: () => void }).close?.();
+    await Promise.all([new Promise((r) => setImmediate(r)), this.renewals.pending]); // a replaced listen socket closes before its app
+    for (const app of [...this.renewals.formerApps, this.app]) (app as unknown as { close?: () => void }).close?.();
   }
 
   get inflight(): number {

@@ -73,6 +73,18 @@ function get(port: number, agent: https.Agent): Promise<{ status: number; reused
   });
 }
 
+/**
+ * Ten connections opened back to back: the certificate each was served. Right after a reload's answer
+ * all get the renewed one — the answer waits for the replaced listen socket's close (before, the
+ * kernel could still hand one to the old socket, served the old certificate) — and none is reset
+ * (only one queued on the old socket is), so none is retried.
+ */
+async function servedAfterAnswer(port: number): Promise<string[]> {
+  const seen: string[] = [];
+  for (let i = 0; i < 10; i++) seen.push(await served(port, false));
+  return seen;
+}
+
 const reload = (p: ProxyProcess) => call(`${p.adminUrl}/reload`, { method: 'POST', headers: bearer(ADMIN_TOKEN) });
 
 describe('server.tls renewed in place, one process', () => {
@@ -97,7 +109,7 @@ describe('server.tls renewed in place, one process', () => {
       const whole = await reload(p);
       expect(whole.status, whole.text).toBe(200);
       expect(JSON.parse(whole.text).restart_required).toEqual([]);
-      expect(await served(p.port)).toBe(fingerprint(renewed.cert));
+      expect(await servedAfterAnswer(p.port)).toEqual(Array(10).fill(fingerprint(renewed.cert)));
       // the connection opened before the renewal is still served, on its own handshake
       expect(await get(p.port, agent)).toMatchObject({ status: 200, reused: true, cert: first });
       expect(sample(await metrics(p, ADMIN_TOKEN), 'portcullis_listener_tls_renewals_total{result="applied"}')).toBe(1);
@@ -108,6 +120,21 @@ describe('server.tls renewed in place, one process', () => {
       expect(junk.text).toContain('server.tls.cert_file');
       expect(await served(p.port)).toBe(fingerprint(renewed.cert));
     } finally { agent.destroy(); }
+  }, 60_000);
+
+  it('renewed five times: after each reload answer every new connection is served the renewed certificate', async () => {
+    const files = certFiles();
+    const p = await tlsProxy(files);
+    const pairs = [selfSignedCert(), selfSignedCert()];
+    for (let round = 0; round < 5; round++) {
+      const pair = pairs[round % 2]!;
+      copyFileSync(pair.cert, files.cert);
+      copyFileSync(pair.key, files.key);
+      const r = await reload(p);
+      expect(r.status, r.text).toBe(200);
+      expect(await servedAfterAnswer(p.port), `renewal ${round + 1}`).toEqual(Array(10).fill(fingerprint(pair.cert)));
+    }
+    expect(sample(await metrics(p, ADMIN_TOKEN), 'portcullis_listener_tls_renewals_total{result="applied"}')).toBe(5);
   }, 60_000);
 
   it('a second serve on the port still refuses to start (the port is shared only with the process itself)', async () => {
@@ -127,9 +154,9 @@ describe('server.tls renewed in place, one process', () => {
     // certbot-like: both names replaced by rename
     renameSync(files.key + '.new', files.key);
     renameSync(files.cert + '.new', files.cert);
-    // looked at once the reload is logged: a handshake racing the swap may be reset (README: TLS on the listener)
+    // "config reloaded" is logged once the replaced listen socket is closed: every connection from then on gets the renewed certificate
     await waitFor('a reload applied', () => p.logs().some((l) => l.msg === 'config reloaded' && l.version === 2), 10_000, { everyMs: 100 });
-    expect(await served(p.port)).toBe(fingerprint(renewed.cert));
+    expect(await servedAfterAnswer(p.port)).toEqual(Array(10).fill(fingerprint(renewed.cert)));
   }, 60_000);
 });
 
@@ -155,7 +182,18 @@ describe('server.tls renewed in place, --workers 2', () => {
       for (let i = 0; i < 30; i++) seenH2.add(await served(h2Port));
       expect([...seenH2], 'the HTTP/2 listener').toEqual([fingerprint(renewed.cert)]);
       expect(await get(p.port, agent)).toMatchObject({ status: 200, reused: true, cert: first });
-      expect(sample(await metrics(p, ADMIN_TOKEN), 'portcullis_listener_tls_renewals_total{result="applied"}')).toBe(2);
+      // the primary answers once every worker closed its replaced listen socket: renewed four more times,
+      // the connections opened after each answer all get that renewal
+      const pairs = [selfSignedCert(), renewed];
+      for (let round = 0; round < 4; round++) {
+        const pair = pairs[round % 2]!;
+        copyFileSync(pair.cert, files.cert);
+        copyFileSync(pair.key, files.key);
+        const again = await reload(p);
+        expect(again.status, again.text).toBe(200);
+        expect(await servedAfterAnswer(p.port), `renewal ${round + 2}`).toEqual(Array(10).fill(fingerprint(pair.cert)));
+      }
+      expect(sample(await metrics(p, ADMIN_TOKEN), 'portcullis_listener_tls_renewals_total{result="applied"}')).toBe(10);
     } finally { agent.destroy(); }
   }, 90_000);
 });
