@@ -19,37 +19,12 @@ import { MAX_TOKEN_BYTES, parseCompact, type ParsedToken } from './token-parse.j
 import { checkClaims, checkHeader, resolveKey } from './token-rules.js';
 import type { FailCode, VerifyEngine, VerifyResult } from './types.js';
 import { VerifierPool, type PoolResult } from './verifier-pool.js';
-import { VerifyPlacement, type VerifierMode } from './verify-placement.js';
+import { VerifyPlacement } from './verify-placement.js';
+import { DEFAULT_CACHE_MAX_TTL_S, DEFAULT_INLINE_BUDGET_US, type JwtVerifierOptions } from './verifier-options.js';
+export type { JwtVerifierOptions } from './verifier-options.js';
 import { verifyInline } from './verify.worker.js';
 import { failOutcome, type VerifyOutcome } from './verify-outcome.js';
 import { VerifiedToken } from './verified-token.js';
-
-export interface JwtVerifierOptions {
-  issuers: Readonly<Record<string, IssuerConfig>>;
-  /** Worker threads; 'auto' = os.availableParallelism(). */
-  poolSize: number | 'auto';
-  /** Cache bounds; 0 entries disables it. */
-  cacheEntries: number;
-  cacheBytes: number;
-  logger: Logger;
-  /** Longest a verified token stays cached, seconds (never past its exp); default 600 s. */
-  cacheMaxTtlS?: number;
-  /** Signature engine in the workers (see VerifyEngine); default 'node'. */
-  engine?: VerifyEngine;
-  /** Worker module override (tests). */
-  workerFilename?: string;
-  concurrentTasksPerWorker?: number;
-  /** Largest batch sent to one worker, tokens; default 32. */
-  maxBatch?: number;
-  /** Where signatures are checked (VerifyPlacement); default 'auto'. */
-  mode?: VerifierMode;
-  /** Inline verification per event-loop turn in auto mode, µs; default 2000 µs. */
-  inlineBudgetUs?: number;
-  /** Deadline of a token on the pool, ms (VerifierPoolOptions.taskTimeoutMs); default 5_000 (5 s). */
-  taskTimeoutMs?: number;
-  /** Proxy processes on this host (serve --workers); default 1. */
-  processes?: number;
-}
 
 interface InFlight {
   readonly allowed: readonly string[] | null;
@@ -67,8 +42,6 @@ interface InFlight {
 const ENTRY_OVERHEAD_BYTES = 300;
 /** An ES256/ES384 entry's twin digest (signature-twin.ts): a 64-char one-byte string and its field. */
 const TWIN_BYTES = 88;
-const DEFAULT_CACHE_MAX_TTL_S = 600; // 10 min
-const DEFAULT_INLINE_BUDGET_US = 2000; // 2 ms of crypto per event-loop turn
 
 export class JwtVerifier {
   readonly #log: Logger;
