@@ -13,23 +13,11 @@
 import { hostname } from 'node:os';
 import type { MessageBus } from '../protocol/message-bus.js';
 import type { BusMessage, MemberPolicyStatus, MemberRole } from '../protocol/messages.js';
+import { MAX_PEER_INTERVAL_MS, SERVING, type MemberInfo } from './member-info.js';
+export type { MemberInfo } from './member-info.js';
 import { newer, notNewer, REPLAY_MEMORY_MS, type Newest } from './heartbeat-order.js';
-
-/** What the view knows about one member. */
-export interface MemberInfo {
-  readonly id: string;
-  readonly role: MemberRole;
-  readonly host: string;
-  readonly pid: number;
-  readonly startedAt: number;
-  /** When the last heartbeat was heard, this process's monotonic ms (performance.now): only its age means anything. */
-  readonly lastSeen: number;
-  readonly intervalMs: number;
-  /** Its cluster policy status (heartbeat v2); null without cluster policy or from an older build (v1). */
-  readonly policy: MemberPolicyStatus | null;
-  /** Where its direct revocation push listens, `host:port` (heartbeat v3); null when it has none. */
-  readonly direct: string | null;
-}
+import { ListenerSet } from './listener-set.js';
+import { SettleWindow } from './settle-window.js';
 
 /** Construction options; `now` is injectable for tests. */
 export interface MembershipOptions {
@@ -46,16 +34,6 @@ export interface MembershipOptions {
   readonly mono?: () => number;
 }
 
-/**
- * Longest heartbeat period a peer's beat is believed for, ms: 10 s (the most `cluster.heartbeat_ms` allows). A beat declaring
- * more — a key holder's, or junk from a newer build — kept a member that then died in every view (owning
- * introspection keys, pushed to) for 3 of its periods: with 2^53 ms, until the process restarted.
- */
-export const MAX_PEER_INTERVAL_MS = 10_000;
-
-/** Roles that serve requests (and so may own introspection keys). */
-const SERVING: ReadonlySet<MemberRole> = new Set(['single', 'worker']);
-
 /** Heartbeats and the live member view. */
 export class Membership {
   readonly id: string;
@@ -65,8 +43,8 @@ export class Membership {
   private readonly now: () => number;
   private readonly view = new Map<string, MemberInfo>();
   private readonly startedAt: number;
-  private readonly listeners = new Set<(ids: readonly string[]) => void>();
-  private readonly restartListeners = new Set<(id: string) => void>();
+  private readonly listeners = new ListenerSet<readonly string[]>();
+  private readonly restartListeners = new ListenerSet<string>();
   private sorted: readonly string[] = [];
   private nextExpiry = Infinity;
   private seq = 0;
@@ -74,11 +52,8 @@ export class Membership {
   private unsubscribe: (() => void) | null = null;
   private unsubscribeStatus: (() => void) | null = null;
   private readonly mono: () => number;
-  /** When this process started, monotonic ms (isolated()). */
-  private readonly startedMono: number;
-  /** When the bus first connected, monotonic ms (null: not yet). */
-  private connectedAt: number | null = null;
-  private windowOver = false; // the round and a half after it is over (unsettledMs): it stays over
+  /** The round and a half after the bus first connected (settle-window.ts). */
+  private readonly window: SettleWindow;
   /** When a joining member was last answered with a beat out of turn, monotonic ms. */
   private lastNudge = Number.NEGATIVE_INFINITY;
   private joined = 0;
@@ -98,8 +73,8 @@ export class Membership {
   private readonly newest = new Map<string, Newest>();
   private replayed = 0;
   private idConflicts = 0;
-  private readonly conflictListeners = new Set<(other: { readonly host: string; readonly pid: number; readonly startedAt: number }) => void>();
-  private readonly goodbyeListeners = new Set<(id: string) => void>();
+  private readonly conflictListeners = new ListenerSet<{ readonly host: string; readonly pid: number; readonly startedAt: number }>();
+  private readonly goodbyeListeners = new ListenerSet<string>();
 
   constructor(private readonly opts: MembershipOptions) {
     this.id = opts.id;
@@ -109,7 +84,7 @@ export class Membership {
     this.now = opts.now ?? Date.now;
     this.startedAt = this.now();
     this.mono = opts.mono ?? (() => performance.now());
-    this.startedMono = this.mono();
+    this.window = new SettleWindow(this.mono, this.intervalMs);
     this.recompute();
   }
 
@@ -120,8 +95,8 @@ export class Membership {
     const t = this.opts.bus.transport;
     // in-process (one member, no bus): nobody else to hear
     if (t.kind !== 'local') {
-      this.unsubscribeStatus = t.onStatus((s) => { if (s === 'connected') this.connectedAt ??= this.mono(); });
-      if (t.isConnected()) this.connectedAt ??= this.mono();
+      this.unsubscribeStatus = t.onStatus((s) => { if (s === 'connected') this.window.connected(); });
+      if (t.isConnected()) this.window.connected();
     }
     this.beat();
     this.lastRound = this.mono();
@@ -169,7 +144,7 @@ export class Membership {
    * requests, and two creates when the stream was absent.
    */
   converged(): boolean {
-    return this.opts.bus.transport.kind === 'local' || (this.connectedAt !== null && this.settled());
+    return this.opts.bus.transport.kind === 'local' || (this.window.everConnected() && this.settled());
   }
 
   /**
@@ -179,12 +154,7 @@ export class Membership {
    * monotonic clock: a wall clock stepped back (NTP) once made proofs wait (and /readyz say `members`) the step, and one
    * stepped forward ended the window at once — proofs judged by a view of one, a replay on another member accepted.
    */
-  unsettledMs(): number {
-    if (this.connectedAt === null || this.windowOver) return 0;
-    const now = this.mono();
-    const left = this.connectedAt + this.intervalMs * 1.5 - now;
-    return (this.windowOver = left <= 0) ? 0 : left;
-  }
+  unsettledMs(): number { return this.window.unsettledMs(); }
 
   /**
    * Has this member's bus (NATS or IPC) not connected in the round and a half since it started, nor ever since? It
@@ -192,7 +162,7 @@ export class Membership {
    * acknowledges nothing). Not before that round and a half: a bus that connects at once is no outage. In-process: false.
    */
   isolated(): boolean {
-    return this.opts.bus.transport.kind !== 'local' && this.connectedAt === null && this.mono() - this.startedMono >= this.intervalMs * 1.5;
+    return this.opts.bus.transport.kind !== 'local' && this.window.isolated();
   }
 
   /** Every live member with details, primaries included. */
@@ -206,8 +176,7 @@ export class Membership {
 
   /** Called with the new `members()` whenever it changes. Returns the unsubscribe function. */
   onChange(listener: (ids: readonly string[]) => void): () => void {
-    this.listeners.add(listener);
-    return () => { this.listeners.delete(listener); };
+    return this.listeners.add(listener);
   }
 
   /**
@@ -216,8 +185,7 @@ export class Membership {
    * what its old process held (introspection leases) will never be answered. Returns the unsubscribe function.
    */
   onRestart(listener: (id: string) => void): () => void {
-    this.restartListeners.add(listener);
-    return () => { this.restartListeners.delete(listener); };
+    return this.restartListeners.add(listener);
   }
 
   /**
@@ -225,8 +193,7 @@ export class Membership {
    * this one subscription serves every reader of `<p>.members` (a second one checked and counted each message twice).
    */
   onGoodbye(listener: (id: string) => void): () => void {
-    this.goodbyeListeners.add(listener);
-    return () => { this.goodbyeListeners.delete(listener); };
+    return this.goodbyeListeners.add(listener);
   }
 
   /**
@@ -235,8 +202,7 @@ export class Membership {
    * other as its own echo (DPoP records, cache evictions). Returns the unsubscribe function.
    */
   onIdConflict(listener: (other: { readonly host: string; readonly pid: number; readonly startedAt: number }) => void): () => void {
-    this.conflictListeners.add(listener);
-    return () => { this.conflictListeners.delete(listener); };
+    return this.conflictListeners.add(listener);
   }
 
   stats(): Record<string, number> {
@@ -291,17 +257,13 @@ export class Membership {
         if (!known) { this.joined++; this.recompute(); this.nudge(); }
         else this.nextExpiry = Math.min(this.nextExpiry, this.deadline(this.view.get(m.id)!));
         if (known && last !== undefined && m.startedAt > last.startedAt) {
-          for (const l of this.restartListeners) {
-            try { l(m.id); } catch { /* a listener's failure must not stop the others */ }
-          }
+          this.restartListeners.emit(m.id);
         }
         return;
       }
       case 'member.left':
         if (this.staleGoodbye(m.id, signedAt)) { this.replayed++; return; }
-        for (const l of this.goodbyeListeners) {
-          try { l(m.id); } catch { /* a listener's failure must not stop the others */ }
-        }
+        this.goodbyeListeners.emit(m.id);
         if (this.view.delete(m.id)) this.recompute();
         return;
       default:
@@ -311,9 +273,7 @@ export class Membership {
 
   private idConflict(m: { readonly host: string; readonly pid: number; readonly startedAt: number }): void {
     this.idConflicts++;
-    for (const l of this.conflictListeners) {
-      try { l({ host: m.host, pid: m.pid, startedAt: m.startedAt }); } catch { /* a listener must not stop membership */ }
-    }
+    this.conflictListeners.emit({ host: m.host, pid: m.pid, startedAt: m.startedAt });
   }
 
   /** A member joined: beat now so its view holds us within a round trip (at most four times a round: a restart wave costs little). */
@@ -391,8 +351,6 @@ export class Membership {
     const same = ids.length === this.sorted.length && ids.every((x, i) => x === this.sorted[i]);
     if (same) return;
     this.sorted = Object.freeze(ids);
-    for (const l of this.listeners) {
-      try { l(this.sorted); } catch { /* a listener must not stop membership */ }
-    }
+    this.listeners.emit(this.sorted);
   }
 }

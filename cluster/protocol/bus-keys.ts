@@ -5,13 +5,15 @@ import { MIN_KEY_BYTES } from '../../node/contracts/index.js';
 import { BusAuth } from './bus-auth.js';
 import { shownEnvName } from '../../node/contracts/index.js';
 
-/** The `cluster.auth` settings this module reads (see cluster/revocation/revocation-settings.ts). */
+/** The `cluster.auth` settings, resolved (cluster/revocation/revocation-settings.ts BusAuthSettings is this type). */
 export interface BusKeySource {
+  /** `hmac` (default): every message carries an HMAC-SHA256 with the shared key; `none`: explicit opt-out. */
   readonly mode: 'hmac' | 'none';
   readonly keyEnv: string | null;
   readonly keyFile: string | null;
   readonly previousKeyEnv: string | null;
   readonly previousKeyFile: string | null;
+  /** Freshness window for live messages, ms (default 30 000). */
   readonly maxAgeMs: number;
 }
 

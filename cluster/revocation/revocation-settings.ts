@@ -3,6 +3,7 @@
 // bus authentication, revocation store bounds and snapshot).
 import type { NatsConfig } from '../transport/nats-options.js';
 import { MAX_LINGER_S } from './revocation-linger.js';
+import type { BusKeySource } from '../protocol/index.js';
 
 /** Default maximum token lifetime: 24 h. */
 export const DEFAULT_MAX_TOKEN_LIFETIME_S = 86_400;
@@ -49,17 +50,8 @@ export interface ClusterSection {
   } | undefined;
 }
 
-/** How bus messages between members are authenticated (NATS only; see cluster/protocol/bus-auth.ts). */
-export interface BusAuthSettings {
-  /** `hmac` (default): every message carries an HMAC-SHA256 with the shared key; `none`: explicit opt-out. */
-  readonly mode: 'hmac' | 'none';
-  readonly keyEnv: string | null;
-  readonly keyFile: string | null;
-  readonly previousKeyEnv: string | null;
-  readonly previousKeyFile: string | null;
-  /** Freshness window for live messages, ms (default 30 000). */
-  readonly maxAgeMs: number;
-}
+/** How bus messages between members are authenticated (NATS only; see cluster/protocol/bus-auth.ts): the settings bus-keys.ts reads, declared once there. */
+export type BusAuthSettings = BusKeySource;
 
 /** Where a member persists its revocation store, so a restart without the bus can still serve. */
 export interface SnapshotSettings {

@@ -1,7 +1,7 @@
 // One request's life from the uWS handler to the last response byte: the request body (request-body.ts),
 // the pipeline's sink, the upstream handler (the response streams back with backpressure: response-stream.ts),
 // retries (another target; a fresh outbound token after the upstream's 401 invalid_token), errors, how it
-// ended (outcome, reason) and the finish guard. uWS rules: write only inside cork() and only while not aborted.
+// ended (outcome, reason) and the finish guard; endings from outside: relay-end.ts. uWS rules: write only inside cork() and only while not aborted.
 import type { HttpResponse } from 'uWebSockets.js';
 import type { H1Control, H1Error, H1Handler, H1Request } from '../upstream/h1-client.js';
 import { proxyError, type ErrorCode, type ProxyError } from '../errors.js';
@@ -11,6 +11,7 @@ import type { RequestContext } from '../pipeline/context.js';
 import { freshAuthorization, outboundRefused, replaceAuthorization, type OutboundResult, type PipelineSink, type UpstreamRequest } from '../pipeline/index.js';
 import type { Target, UpstreamPool } from '../upstream/upstream-pool.js';
 import { RequestBody, type BodyOwner } from './request-body.js';
+import { endPending, endStream, shutdownRelay, stopExchange, type EndingRelay } from './relay-end.js';
 import { writeError } from './respond.js';
 import { clientAddress } from './client-address.js';
 import type { Outcome, RelayHostOf } from './relay-host.js';
@@ -34,7 +35,7 @@ export type RelayHost = RelayHostOf<Relay>;
  * One request's relay. It is also the upstream request it sends (H1Request: method, path, headers,
  * body, lengths read from its own fields), so a dispatch allocates no request object.
  */
-export class Relay implements H1Handler, H1Request, PipelineSink, BodyOwner, RelayResponse {
+export class Relay implements H1Handler, H1Request, PipelineSink, BodyOwner, RelayResponse, EndingRelay {
   readonly res: HttpResponse;
   readonly host: RelayHost;
   readonly snap: Snapshot;
@@ -119,8 +120,7 @@ export class Relay implements H1Handler, H1Request, PipelineSink, BodyOwner, Rel
 
   onAborted(): void {
     this.aborted = true;
-    if (this.controller !== null && !this.controller.aborted) this.controller.abort();
-    if (this.body !== null && !this.body.destroyed) this.body.destroy();
+    stopExchange(this);
     if (this.done) return;
     if (this.blockedSince > 0 && performance.now() - this.blockedSince >= UWS_STALL_CUT_MS) {
       this.outcome = 'truncated'; // uWS (the proxy's side) cut a client that stopped reading
@@ -182,8 +182,7 @@ export class Relay implements H1Handler, H1Request, PipelineSink, BodyOwner, Rel
   /** Body too large or too slow: answer (if nothing was sent yet) and stop the upstream. */
   failRequestBody(err: ProxyError, kind: string): void {
     this.errorKind = kind;
-    if (this.controller !== null && !this.controller.aborted) this.controller.abort();
-    if (this.body !== null && !this.body.destroyed) this.body.destroy();
+    stopExchange(this);
     if (this.headersWritten) {
       this.cut(kind);
       return;
@@ -191,17 +190,8 @@ export class Relay implements H1Handler, H1Request, PipelineSink, BodyOwner, Rel
     this.sendError(err, true);
   }
 
-  /**
-   * Shutdown after the drain period: the upstream request is cancelled and the client
-   * connection closed at once (an answer written now could keep the process waiting for a
-   * client that does not read it).
-   */
-  shutdown(): void {
-    if (this.done || this.aborted) return;
-    if (this.controller !== null && !this.controller.aborted) this.controller.abort();
-    if (this.body !== null && !this.body.destroyed) this.body.destroy();
-    this.cut('shutdown');
-  }
+  /** Shutdown after the drain period: upstream cancelled, client connection closed at once (relay-end.ts). */
+  shutdown(): void { shutdownRelay(this); }
 
   // ---- responses -------------------------------------------------------------
 
@@ -234,38 +224,11 @@ export class Relay implements H1Handler, H1Request, PipelineSink, BodyOwner, Rel
     if (!this.aborted) this.res.close(); // → onAborted, which finds the relay done
   }
 
-  /**
-   * End a response whose body is still streaming (SSE…) because its token was revoked or
-   * expired, or a reload no longer allows it (node/ws): the client connection is closed, so the client
-   * sees the stream end without a last chunk — or, a head still held (unknown length, no body byte
-   * yet: nothing written), gets `err` instead. `reason` goes to the access log. False when no response is streaming.
-   */
-  endStream(reason: string, err: ProxyError): boolean {
-    if (this.done || this.aborted || this.status === 0) return false;
-    this.ctx.denyReason = reason;
-    this.errorKind = reason;
-    if (this.controller !== null && !this.controller.aborted) this.controller.abort();
-    // cut with nothing written, the client saw its connection close without any answer
-    if (!this.headersWritten) { this.headDue = false; this.sendError(err, true); return true; }
-    this.cut(reason);
-    return true;
-  }
+  /** A streamed response's token was revoked or expired, or a reload refuses it: cut (relay-end.ts). False when none is streaming. */
+  endStream(reason: string, err: ProxyError): boolean { return endStream(this, reason, err); }
 
-  /**
-   * Its token was revoked while the request waits for its response head (a long poll, an upload
-   * still arriving): the upstream request is cancelled (the upstream sees the body cut off) and
-   * the client gets `err`, the connection closed (the rest of its body is never read). `reason`
-   * goes to the access log. False when a response already started (endStream's case) or it ended.
-   */
-  endPending(reason: string, err: ProxyError): boolean {
-    if (this.done || this.aborted || this.status !== 0 || this.headersWritten) return false;
-    this.ctx.denyReason = reason;
-    this.errorKind = reason;
-    if (this.controller !== null && !this.controller.aborted) this.controller.abort();
-    if (this.body !== null && !this.body.destroyed) this.body.destroy();
-    this.sendError(err, true);
-    return true;
-  }
+  /** Its token was revoked before the response head: upstream cancelled, `err` answered (relay-end.ts). False once a response started. */
+  endPending(reason: string, err: ProxyError): boolean { return endPending(this, reason, err); }
 
   /** The end, once: `status` is reported (0: none reached the client) unless a status line was written or the client left first. */
   finish(status: number): void {

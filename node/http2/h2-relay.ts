@@ -1,6 +1,6 @@
 // One request on the HTTP/2 listener from the pipeline's verdict to the last response byte: the
 // pipeline's sink, the upstream handler (response streamed back with backpressure: a write that
-// reports a full buffer pauses the upstream until 'drain'), retries, errors and how it ended.
+// reports a full buffer pauses the upstream until 'drain'), retries, errors and how it ended (endings from outside: h2-relay-end.ts).
 // Works on the response of both protocols the listener serves (an HTTP/2 stream, HTTP/1.1 by ALPN).
 import type { H1Control, H1Error, H1Handler } from '../upstream/h1-client.js';
 import type { ErrorCode, ProxyError } from '../errors.js';
@@ -18,13 +18,14 @@ import { GrpcDeadlines, grpcTimeoutMs, type Deadlined } from './grpc-deadline.js
 import { GRPC, grpcMessage } from './grpc-status.js';
 import { responseHeaders, responseTrailers } from './h2-response-headers.js';
 import { resetStream } from './session-guard.js';
+import { endPending, endStream, endWithGrpcStatus, type H2EndingRelay } from './h2-relay-end.js';
 import type { H2RelayHostOf } from './h2-relay-host.js';
 import { performance } from 'node:perf_hooks';
 
 /** The listener's side of an HTTP/2 relay (h2-relay-host.ts). */
 export type H2RelayHost = H2RelayHostOf<H2Relay>;
 
-export class H2Relay implements H1Handler, PipelineSink, H2BodyOwner, Deadlined {
+export class H2Relay implements H1Handler, PipelineSink, H2BodyOwner, Deadlined, H2EndingRelay {
   done = false;
   aborted = false;
   status = 0;
@@ -39,9 +40,11 @@ export class H2Relay implements H1Handler, PipelineSink, H2BodyOwner, Deadlined 
   upstream: UpstreamPool | null = null;
   target: Target | null = null;
   private req: UpstreamRequest | null = null;
-  private controller: H1Control | null = null;
+  /** @internal (h2-relay-end.ts) */
+  controller: H1Control | null = null;
   upstreamStart = 0;
-  private headersWritten = false;
+  /** @internal (h2-relay-end.ts) */
+  headersWritten = false;
   private attempt = 0;
   private trailers: string[] | null = null;
   private drainArmed = false;
@@ -100,10 +103,7 @@ export class H2Relay implements H1Handler, PipelineSink, H2BodyOwner, Deadlined 
     this.errorCode = err.code;
     const res = this.res;
     if (!('stream' in res) || res.stream === undefined) { this.cut('h2_deadline_exceeded'); return; }
-    this.outcome = 'truncated';
-    res.addTrailers({ 'grpc-status': String(GRPC.DEADLINE_EXCEEDED), 'grpc-message': grpcMessage(err.message) });
-    res.end();
-    this.finish(this.status);
+    endWithGrpcStatus(this, res, GRPC.DEADLINE_EXCEEDED, grpcMessage(err.message));
   }
 
   get bytesIn(): number { return this.body === null ? 0 : this.body.bytesIn; }
@@ -202,7 +202,8 @@ export class H2Relay implements H1Handler, PipelineSink, H2BodyOwner, Deadlined 
    * Cut the response: the h2 stream is reset (HTTP/1.1: the connection closed), so the client sees
    * it incomplete — RST_STREAM without END_STREAM, not counted as the client's reset (session-guard.ts).
    */
-  private cut(reason: string, rstCode = 0x8 /* CANCEL */): void {
+  /** @internal (h2-relay-end.ts) */
+  cut(reason: string, rstCode = 0x8 /* CANCEL */): void {
     if (this.done) return;
     this.outcome = 'truncated';
     this.errorKind ??= reason;
@@ -211,45 +212,14 @@ export class H2Relay implements H1Handler, PipelineSink, H2BodyOwner, Deadlined 
     if ('stream' in res && res.stream !== undefined) resetStream(res.stream, rstCode); else res.destroy();
   }
 
-  /**
-   * End a streamed response because its token was revoked or expired, or a reload no longer
-   * allows it: the stream is reset (a gRPC call gets its status in the trailers).
-   * False when no response is streaming.
-   */
-  endStream(reason: string): boolean {
-    if (this.closed || !this.headersWritten) return false;
-    this.ctx.denyReason = reason;
-    this.errorKind = reason;
-    this.controller?.abort();
-    if (this.grpc && 'stream' in this.res && this.res.stream !== undefined) {
-      // a gRPC call ends with a status its client understands: UNAUTHENTICATED (token revoked or
-      // expired) or PERMISSION_DENIED (a reload no longer allows the call) in the trailers
-      this.outcome = 'truncated';
-      const changed = reason === 'stream_policy_changed';
-      this.res.addTrailers({
-        'grpc-status': String(changed ? GRPC.PERMISSION_DENIED : GRPC.UNAUTHENTICATED),
-        'grpc-message': changed ? 'access changed by configuration' : grpcMessage(`token ${reason.replace(/^stream_/, '')}`),
-      });
-      this.res.end();
-      this.finish(this.status);
-      return true;
-    }
-    this.cut(reason);
-    return true;
-  }
+  /** A streamed response's token was revoked or expired, or a reload refuses it (h2-relay-end.ts); false when none is streaming. */
+  endStream(reason: string): boolean { return endStream(this, reason); }
 
-  /** Token revoked before the response head (long poll, body still arriving): cancel upstream, answer `err` (gRPC: trailers-only); false once a response started. */
-  endPending(reason: string, err: ProxyError): boolean {
-    if (this.closed || this.headersWritten || this.status !== 0) return false;
-    this.ctx.denyReason = reason;
-    this.errorKind = reason;
-    this.controller?.abort();
-    this.body?.destroy();
-    this.sendError(err);
-    return true;
-  }
+  /** Its token was revoked before the response head: upstream cancelled, `err` answered (h2-relay-end.ts); false once a response started. */
+  endPending(reason: string, err: ProxyError): boolean { return endPending(this, reason, err); }
 
-  private finish(status: number): void {
+  /** @internal (h2-relay-end.ts) */
+  finish(status: number): void {
     if (this.done) return;
     this.done = true;
     this.status = status;

@@ -3,9 +3,7 @@
 // failure is a 503, never cached. The wire side lives in introspection-caller.ts.
 import { hash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import type { Dispatcher } from 'undici';
 import type { Logger } from 'pino';
-import type { IssuerConfig } from '../config/index.js';
 import type { IntrospectionResult } from '../contracts/index.js';
 import type { Principal } from '../pipeline/context.js';
 import type { VerifyFail, VerifyOutcome } from '../pipeline/token-verifier.js';
@@ -20,72 +18,12 @@ import { FailureLog } from './failure-log.js';
 import { REFUSED, unavailableOutcomes } from './refusals.js';
 import { withinDeadline } from './lookup-deadline.js';
 import { ClientBudget, clientKey } from './client-budget.js';
+import { LateWatches } from './late-watches.js';
+import { DEFAULT_MAX_ENTRIES, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_RETRY_AFTER_S, type IntrospectionClientOptions } from './introspection-client-options.js';
+export type { IntrospectionClientOptions } from './introspection-client-options.js';
+import type { IntrospectionStats } from './introspection-stats.js';
+export { INTROSPECTION_GAUGES, type IntrospectionStats } from './introspection-stats.js';
 
-/** The keys of IntrospectionStats that are levels, not counts: a reload does not carry them over (introspection-set.ts). */
-export const INTROSPECTION_GAUGES: ReadonlySet<keyof IntrospectionStats> = new Set(['cache_entries']);
-
-export interface IntrospectionStats {
-  /** Authorization-server calls answered `active: true`. */
-  calls_ok: number;
-  /** Calls that failed: non-200, bad JSON, timeout, connection error. */
-  calls_failed: number;
-  /** Calls answered `active: false`. */
-  calls_inactive: number;
-  /** Lookups that joined a call already in flight for the same token. */
-  singleflight_waits: number;
-  /** Lookups answered 503 at once: every connection busy and `max_pending` calls already waiting, none of them from a client holding more than this lookup's. */
-  calls_queue_full: number;
-  /** Answers that arrived after their waiter's timeout (503); they fill the cache unless the token was evicted, or something newer cached, meanwhile. */
-  calls_late: number;
-  /** Lookups answered 503 at their route's deadline while the call went on (its answer is cached as usual). */
-  lookups_deadline: number;
-  /** Lookups answered 503 at once: their client already held `per_client_max` places. */
-  calls_client_limited: number;
-  /** Waiting calls answered 503 to make room in a full queue for a client holding fewer (the newest of the client holding the most). */
-  calls_preempted: number;
-  cache_hits: number;
-  cache_misses: number;
-  cache_entries: number;
-  cache_evictions: number;
-  latency_ms_sum: number;
-  latency_count: number;
-}
-
-export interface IntrospectionClientOptions {
-  /** Config name of the issuer (key in `issuers:`); becomes `Principal.issuer`. */
-  name: string;
-  /** The issuer's config; its `introspection` section is required. */
-  issuer: IssuerConfig;
-  /** Endpoint found by discovery; `introspection.endpoint` in the config wins. Null: set later with setEndpoint. */
-  endpoint?: string | null;
-  /** Where `client_secret_env` is read; default process.env (read once, here). */
-  env?: Readonly<Record<string, string | undefined>>;
-  /** Cache bound, entries (LRU); default 100 000, 0 disables the cache. */
-  maxEntries?: number;
-  /** Cache bound, estimated bytes (claims JSON + ~600 B per entry); default unbounded (only maxEntries). */
-  maxBytes?: number;
-  /** Retry-After sent with 503s when the authorization server fails, seconds; default 5. */
-  retryAfterS?: number;
-  /** Largest introspection response read, bytes; default 256 KiB (larger → failure). */
-  maxResponseBytes?: number;
-  /** undici dispatcher; default a keep-alive Agent owned (and closed) by this client. */
-  dispatcher?: Dispatcher;
-  logger?: Logger;
-  /** Clock, epoch ms; default Date.now (tests move time with it). */
-  now?: () => number;
-  /** Called after every answered call (active or not), e.g. to broadcast `cache.filled`. Never for failures. */
-  onResult?: (tokenHash: string, result: IntrospectionResult) => void;
-  /**
-   * Wraps the call to the authorization server, e.g. to ask the cluster owner of `tokenHash`
-   * first (owner-based single-flight); it may resolve with another member's result or run `call`.
-   * A rejection counts as an authorization-server failure (503). Default: `call()`.
-   */
-  coordinate?: (tokenHash: string, call: () => Promise<IntrospectionResult>) => Promise<IntrospectionResult>;
-}
-
-const DEFAULT_MAX_ENTRIES = 100_000;
-const DEFAULT_RETRY_AFTER_S = 5;
-const DEFAULT_MAX_RESPONSE_BYTES = 256 * 1024; // 256 KiB
 /** Longer tokens are refused without asking the authorization server. */
 const MAX_TOKEN_CHARS = 16 * 1024; // 16 KiB
 const HASH_HEX = /^[0-9a-f]{64}$/;
@@ -128,7 +66,7 @@ export class IntrospectionClient {
   readonly #onResult: IntrospectionClientOptions['onResult'];
   readonly #coordinate: IntrospectionClientOptions['coordinate'];
   /** Timed-out calls still on the wire, by token key: an eviction, or a newer answer, meanwhile keeps their late answer out of the cache. */
-  readonly #late = new Map<string, Set<{ evicted: boolean }>>();
+  readonly #late = new LateWatches();
   /** Subjects dropped while calls were on the wire (an IdP's token-claims-change). */
   readonly #drops = new InFlightDrops();
   readonly #stats: Omit<IntrospectionStats, 'cache_entries' | 'cache_evictions'> = {
@@ -226,14 +164,14 @@ export class IntrospectionClient {
   evict(tokenHash: string): boolean {
     const f = this.#inflight.get(tokenHash);
     if (f !== undefined) f.evicted = true;
-    for (const l of this.#late.get(tokenHash) ?? []) l.evicted = true;
+    this.#late.overtake(tokenHash);
     return this.#cache.delete(tokenHash);
   }
 
   /** Drop every cached outcome; answers still in flight will not be cached. Returns how many went. */
   dropAll(): number {
     for (const f of this.#inflight.values()) f.evicted = true;
-    for (const ls of this.#late.values()) for (const l of ls) l.evicted = true;
+    this.#late.overtakeAll();
     const n = this.#cache.size;
     this.#cache.clear();
     return n;
@@ -259,7 +197,7 @@ export class IntrospectionClient {
   prime(tokenHash: string, result: IntrospectionResult): boolean {
     if (this.#closed || !HASH_HEX.test(tokenHash)) return false;
     // another member's answer: a call of ours that timed out is taken for older (its late answer is dropped)
-    for (const l of this.#late.get(tokenHash) ?? []) l.evicted = true;
+    this.#late.overtake(tokenHash);
     const now = this.#now();
     return this.#cache.set(tokenHash, judgeAnswer(result, tokenHash, now, this.#rules), result.expiresAt, now, resultSize(result.claims));
   }
@@ -284,15 +222,13 @@ export class IntrospectionClient {
       const result = await (this.#coordinate !== undefined ? this.#coordinate(key, call) : call());
       // a call that timed out before this one began is older: its late answer must not be cached over this
       // one's, even once this one has left the cache (negative_ttl_s is short, a late answer up to late_answer_ms late)
-      for (const l of this.#late.get(key) ?? []) l.evicted = true;
+      this.#late.overtake(key);
       const now = this.#now();
       const outcome = judgeAnswer(result, key, now, this.#rules, jwsKeyFacts(token));
       // an answer written before its subject was dropped (token-claims-change) serves this request only
       if (!flight.evicted && !this.#closed && !this.#drops.overtaken(flight.mark, result.claims)) {
         this.#cache.set(key, outcome, result.expiresAt, now, resultSize(result.claims));
-        if (this.#onResult !== undefined) {
-          try { this.#onResult(key, result); } catch (err) { this.#log?.error({ err }, 'introspection onResult hook failed'); }
-        }
+        this.#filled(key, result);
       }
       return outcome;
     } catch (err) {
@@ -304,6 +240,12 @@ export class IntrospectionClient {
       this.#inflight.delete(key);
       if (!flight.late) this.#giveBack(flight);
     }
+  }
+
+  /** An answer was cached here: tell onResult (a hook that throws is logged, never the lookup's failure). */
+  #filled(key: string, result: IntrospectionResult): void {
+    if (this.#onResult === undefined) return;
+    try { this.#onResult(key, result); } catch (err) { this.#log?.error({ err }, 'introspection onResult hook failed'); }
   }
 
   /** The flight's place back to its client's budget (once: a late call gives it when it leaves the wire). */
@@ -361,14 +303,11 @@ export class IntrospectionClient {
    * entry was cached since (newer than this answer). A late failure is dropped: failures are never cached.
    */
   #awaitLate(key: string, late: Promise<CallAnswer>, call: { readonly jws: JwsKeyFacts | null; readonly mark: number; readonly startedAt: number; readonly flight: Flight }): void {
-    const watch = { evicted: false };
     // every call of the key still on the wire is watched (two may be late at once, each its own answer)
-    const watches = this.#late.get(key) ?? new Set();
-    this.#late.set(key, watches.add(watch));
+    const watch = this.#late.watch(key);
     void late.then((answer) => {
       this.#giveBack(call.flight);
-      watches.delete(watch);
-      if (watches.size === 0 && this.#late.get(key) === watches) this.#late.delete(key);
+      this.#late.unwatch(key, watch);
       if (!answer.ok || this.#closed) return;
       this.#stats.calls_late++;
       if (watch.evicted) return;
@@ -378,9 +317,7 @@ export class IntrospectionClient {
       // trusted from when the call began (the server answered at some point since), not from its arrival
       const result = this.#toResult(answer.response, call.startedAt);
       if (this.#drops.overtaken(call.mark, result.claims)) return;
-      if (this.#cache.set(key, judgeAnswer(result, key, now, this.#rules, call.jws), result.expiresAt, now, resultSize(result.claims)) && this.#onResult !== undefined) {
-        try { this.#onResult(key, result); } catch (err) { this.#log?.error({ err }, 'introspection onResult hook failed'); }
-      }
+      if (this.#cache.set(key, judgeAnswer(result, key, now, this.#rules, call.jws), result.expiresAt, now, resultSize(result.claims))) this.#filled(key, result);
     }).catch((err: unknown) => {
       // nobody awaits this chain: a throw here would be an unhandled rejection, which ends the process
       this.#log?.error({ err, fingerprint: key.slice(0, 16) }, 'late introspection answer dropped');

@@ -7,7 +7,8 @@ import type { IntrospectionSharing } from '../contracts/index.js';
 import type { Logger } from '../log.js';
 import type { Principal } from '../pipeline/context.js';
 import { RetiredCounters } from '../retired-counters.js';
-import { INTROSPECTION_GAUGES, IntrospectionClient, type IntrospectionStats } from './introspection-client.js';
+import { IntrospectionClient } from './introspection-client.js';
+import { INTROSPECTION_GAUGES, type IntrospectionStats } from './introspection-stats.js';
 import { discoverIntrospection } from './introspection-discovery.js';
 
 interface Slot {

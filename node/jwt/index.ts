@@ -1,6 +1,8 @@
 // Public surface of JWT access-token validation (RFC 8725, RFC 9068): the verifier
 // the pipeline calls, its outcome types, and the pieces tests and admin code read.
-export { JwtVerifier, type JwtVerifierOptions, type PreparedIssuers } from './jwt-verifier.js';
+export { JwtVerifier } from './jwt-verifier.js';
+export type { JwtVerifierOptions } from './verifier-options.js';
+export type { PreparedIssuers } from './issuer-set.js';
 export { VerifiedToken } from './verified-token.js';
 export { failOutcome, FAIL_CODES, RETRY_AFTER_KEYS_S, RETRY_AFTER_POOL_S, type VerifyOk, type VerifyFail, type VerifyOutcome } from './verify-outcome.js';
 export type { FailCode, InvalidCode, UnavailableCode, IssuerPolicy, IssuerBundle, KeyEntry, VerifyTask, VerifyBatch, VerifyEngine, VerifyResult } from './types.js';

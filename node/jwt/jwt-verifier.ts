@@ -8,7 +8,10 @@ import type { IssuerConfig } from '../config/schema.js';
 import { inlineChecks } from '../tracing/index.js';
 import { Interner } from './intern.js';
 import { selectIssuer } from './issuer-select.js';
-import { JwksActor, ZERO_JWKS, type JwksCounters } from './jwks-actor.js';
+import { ZERO_JWKS, type JwksActor, type JwksCounters } from './jwks-actor.js';
+import { indexByIss, keepRetiredCounters, prepareActors, type PreparedIssuers } from './issuer-set.js';
+import { addJwksCounters, NO_POOL } from './verifier-stats.js';
+export type { PreparedIssuers } from './issuer-set.js';
 import { withKeyDeadline } from './key-wait.js';
 import { TokenCache } from './token-cache.js';
 import { TokenDigests } from './token-digest.js';
@@ -16,44 +19,12 @@ import { MAX_TOKEN_BYTES, parseCompact, type ParsedToken } from './token-parse.j
 import { checkClaims, checkHeader, resolveKey } from './token-rules.js';
 import type { FailCode, VerifyEngine, VerifyResult } from './types.js';
 import { VerifierPool, type PoolResult } from './verifier-pool.js';
-import { VerifyPlacement, type VerifierMode } from './verify-placement.js';
+import { VerifyPlacement } from './verify-placement.js';
+import { DEFAULT_CACHE_MAX_TTL_S, DEFAULT_INLINE_BUDGET_US, type JwtVerifierOptions } from './verifier-options.js';
+export type { JwtVerifierOptions } from './verifier-options.js';
 import { verifyInline } from './verify.worker.js';
 import { failOutcome, type VerifyOutcome } from './verify-outcome.js';
 import { VerifiedToken } from './verified-token.js';
-
-export interface JwtVerifierOptions {
-  issuers: Readonly<Record<string, IssuerConfig>>;
-  /** Worker threads; 'auto' = os.availableParallelism(). */
-  poolSize: number | 'auto';
-  /** Cache bounds; 0 entries disables it. */
-  cacheEntries: number;
-  cacheBytes: number;
-  logger: Logger;
-  /** Longest a verified token stays cached, seconds (never past its exp); default 600 s. */
-  cacheMaxTtlS?: number;
-  /** Signature engine in the workers (see VerifyEngine); default 'node'. */
-  engine?: VerifyEngine;
-  /** Worker module override (tests). */
-  workerFilename?: string;
-  concurrentTasksPerWorker?: number;
-  /** Largest batch sent to one worker, tokens; default 32. */
-  maxBatch?: number;
-  /** Where signatures are checked (VerifyPlacement); default 'auto'. */
-  mode?: VerifierMode;
-  /** Inline verification per event-loop turn in auto mode, µs; default 2000 µs. */
-  inlineBudgetUs?: number;
-  /** Deadline of a token on the pool, ms (VerifierPoolOptions.taskTimeoutMs); default 5_000 (5 s). */
-  taskTimeoutMs?: number;
-  /** Proxy processes on this host (serve --workers); default 1. */
-  processes?: number;
-}
-
-/** The actors of a new issuer set, built by prepareIssuers and not yet in use. */
-export interface PreparedIssuers {
-  readonly actors: ReadonlyMap<string, JwksActor>;
-  /** Actors made for this set (new or changed issuers): started on commit, closed on discard. */
-  readonly created: readonly JwksActor[];
-}
 
 interface InFlight {
   readonly allowed: readonly string[] | null;
@@ -71,13 +42,6 @@ interface InFlight {
 const ENTRY_OVERHEAD_BYTES = 300;
 /** An ES256/ES384 entry's twin digest (signature-twin.ts): a 64-char one-byte string and its field. */
 const TWIN_BYTES = 88;
-const DEFAULT_CACHE_MAX_TTL_S = 600; // 10 min
-/** Pool counters in inline mode (no pool): the same keys, all zero. */
-const NO_POOL: Readonly<Record<string, number>> = Object.freeze({
-  pool_size: 0, pool_queue: 0, pool_in_flight: 0, pool_tasks: 0, pool_batches: 0, pool_task_ms_sum: 0,
-  pool_failovers: 0, pool_failures: 0, pool_overloaded: 0, pool_timeouts: 0, pool_stuck_threads: 0, pool_utilization: 0,
-});
-const DEFAULT_INLINE_BUDGET_US = 2000; // 2 ms of crypto per event-loop turn
 
 export class JwtVerifier {
   readonly #log: Logger;
@@ -293,24 +257,12 @@ export class JwtVerifier {
   }
 
   /**
-   * Reload, step 1: the actors a new issuer set needs, without touching the running ones.
+   * Reload, step 1: the actors a new issuer set needs, without touching the running ones (issuer-set.ts).
    * Actors of unchanged issuers (and their keys) are kept; a changed issuer with the same key
    * source starts from the old keys; new actors fetch nothing until commitIssuers. Never throws.
    */
   prepareIssuers(issuers: Readonly<Record<string, IssuerConfig>>): PreparedIssuers {
-    const actors = new Map<string, JwksActor>();
-    const created: JwksActor[] = [];
-    for (const [name, cfg] of Object.entries(issuers)) {
-      const old = this.#actors.get(name);
-      if (old !== undefined && JSON.stringify(old.config) === JSON.stringify(cfg)) { actors.set(name, old); continue; }
-      // same key source: start from the old keys (under a new version, so workers get the new policy)
-      const seed = old !== undefined && old.config.issuer === cfg.issuer && old.config.jwks_uri === cfg.jwks_uri
-        && JSON.stringify(old.config.discovery) === JSON.stringify(cfg.discovery) ? old.snapshot : null;
-      const actor = new JwksActor(name, cfg, this.#log, seed, seed !== null ? old!.leakedKeys : []);
-      actors.set(name, actor);
-      created.push(actor);
-    }
-    return { actors, created };
+    return prepareActors(this.#actors, issuers, this.#log);
   }
 
   /** Reload, step 2: swap to `p` (synchronous, never throws); replaced actors retire (close once a fetch in flight settles), any change clears the cache and the joinable verifications. */
@@ -320,17 +272,11 @@ export class JwtVerifier {
     for (const [name, a] of this.#actors) {
       if (p.actors.get(name) === a) continue;
       changed = true;
-      const r = this.#retired.get(name) ?? { ...ZERO_JWKS };
-      for (const c of Object.keys(r) as (keyof JwksCounters)[]) r[c] += a.counters[c];
-      this.#retired.set(name, r);
+      keepRetiredCounters(this.#retired, name, a);
       a.retire(); // a fetch in flight finishes for the requests waiting on it (README: in-flight requests keep their snapshot)
     }
     this.#actors = p.actors;
-    this.#byIss = new Map();
-    for (const a of p.actors.values()) {
-      const list = this.#byIss.get(a.config.issuer);
-      if (list === undefined) this.#byIss.set(a.config.issuer, [a]); else list.push(a);
-    }
+    this.#byIss = indexByIss(p.actors);
     if (this.#started) for (const a of p.created) a.start();
     // verifications in flight were started under the old issuer policy: they answer their own requests, but
     // a request of the new version must not join one (it got the old policy's verdict: 200 for an audience now refused)
@@ -371,19 +317,7 @@ export class JwtVerifier {
       verify_ok: this.#verified,
       verify_inflight: this.#inflight.size,
     };
-    const perIssuer = [...this.#retired].map(([name, c]) => ({ name, c })).concat([...this.#actors.values()].map((a) => ({ name: a.name, c: a.counters })));
-    for (const { name, c } of perIssuer) {
-      for (const k of Object.keys(c) as (keyof JwksCounters)[]) {
-        out[k]! += c[k];
-        // the same per configured issuer (`jwks.<issuer>.fetch_ok`…, its retired actors' counts included) for metrics labelled by issuer
-        if (!this.#actors.has(name)) continue;
-        const key = `jwks.${name}.${k.slice('jwks_'.length)}`;
-        out[key] = (out[key] ?? 0) + c[k];
-      }
-    }
-    for (const a of this.#actors.values()) {
-      if (a.snapshot !== null) out.issuers_ready!++;
-    }
+    addJwksCounters(out, this.#retired, this.#actors);
     for (const [code, n] of this.#failed) out[`verify_failed_${code}`] = n;
     return out;
   }

@@ -1,6 +1,7 @@
 // The non-ASCII letters that case-insensitive matchers fold onto ASCII ones, and the compatibility
 // forms Unicode NFKC maps to ASCII (fullwidth `ａ`, `ⅰ`, `ⓐ`), as they appear (escaped UTF-8) in a
 // normalised path: read by the route table's case reading.
+import { hexVal } from './path-normalize.js';
 
 const UNRESERVED_ASCII = /^[A-Za-z0-9\-._~]+$/;
 
@@ -27,13 +28,6 @@ function asciiReading(cp: number): string | null {
   SEEN[cp] = ascii === null ? 1 : 2;
   if (ascii !== null) FOLDS.set(cp, ascii);
   return ascii;
-}
-
-function hexVal(c: number): number {
-  if (c >= 48 && c <= 57) return c - 48;
-  if (c >= 65 && c <= 70) return c - 55;
-  if (c >= 97 && c <= 102) return c - 87;
-  return -1;
 }
 
 /** The byte of the escape at path[i] (`%XX`), or -1 (no allocation: runs on every path with an escape). */

@@ -8,7 +8,8 @@ export type NormalizeResult = string | null;
 
 const HEX = '0123456789ABCDEF';
 
-function hexVal(c: number): number {
+/** The value of hex digit char code `c` (either case), or -1 (also read by case-fold.ts). */
+export function hexVal(c: number): number {
   if (c >= 48 && c <= 57) return c - 48;
   if (c >= 65 && c <= 70) return c - 55;
   if (c >= 97 && c <= 102) return c - 87;

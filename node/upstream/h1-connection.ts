@@ -1,10 +1,11 @@
 // One upstream socket (net or tls), its parser and its transactions: `tx` being read, pipelined ones
-// after it in `queue`. Feeds the parser, decides keep-alive, fails or retries; writing the request is
-// h1-request-writer.ts, the owning pool (h1-pool.ts) is seen through ConnectionOwner.
+// after it in `queue`. Feeds the parser and delivers to the handler; writing the request is h1-request-writer.ts,
+// keep-alive h1-keep-alive.ts, fail or retry h1-transaction-failure.ts; its pool (h1-pool.ts) is a ConnectionOwner.
 import type net from 'node:net';
 import type { Readable } from 'node:stream';
 import { H1Parser, P_DONE, type H1ParserSink } from './h1-parser.js';
-import { bodyMayBeUnread, h1Error, retryOnFreshSocket, type H1Error } from './h1-client.js';
+import { failTransaction, type FailingConn } from './h1-transaction-failure.js';
+import { idleAfterResponse } from './h1-keep-alive.js';
 import { allDiscarded, failOver, type FailoverOwner } from './h1-pipeline-failover.js';
 import type { H1Transaction, TransactionCarrier, TransactionOwner } from './h1-transaction.js';
 import { writeRequest, detachBody, onBodyData, onBodyEnd, onBodyError, onDrain, type RequestWriterConn } from './h1-request-writer.js';
@@ -32,7 +33,7 @@ export interface ConnectionOwner extends TransactionOwner, FailoverOwner {
 }
 
 /** One socket, its parser and the transaction on it. Listeners are bound once per socket. */
-export class H1Connection implements H1ParserSink, RequestWriterConn, TransactionCarrier, ReuseMarked {
+export class H1Connection implements H1ParserSink, RequestWriterConn, TransactionCarrier, ReuseMarked, FailingConn {
   state = S_CONNECTING;
   /** The transaction whose response is read next (the head of the pipeline). */
   tx: H1Transaction | null = null;
@@ -49,7 +50,8 @@ export class H1Connection implements H1ParserSink, RequestWriterConn, Transactio
   idleSince = 0;
   idleTimeout = 0;
   served = 0;
-  private held: Buffer | null = null;
+  /** @internal The rest of a chunk read while the handler paused (a copy); h1-transaction-failure.ts drops it. */
+  held: Buffer | null = null;
   private heldOff = 0;
   // request body streaming (h1-request-writer.ts)
   body: Readable | null = null;
@@ -226,20 +228,10 @@ export class H1Connection implements H1ParserSink, RequestWriterConn, Transactio
   private complete(tx: H1Transaction, noExtraBytes: boolean): H1Transaction | null {
     const p = this.parser;
     const followers = this.queue.length > 0;
-    // Reusable only after a clean transaction: keep-alive, no stray bytes (unless a pipelined
-    // response follows), request body fully sent. A HEAD/204/304 answer announcing a length is
-    // never keep-alive (h1-parser.ts): the bytes after its head (in this read or a later one) may
-    // be a stray body, not the next response — requests pipelined behind it are retried on another
-    // connection.
     const uploading = this.body !== null; // answered before its body was all sent (an early 413…)
-    let reusable = (followers ? !p.lengthWithoutBody : noExtraBytes) && p.keepAlive && !uploading && !this.socket.destroyed && !bodyMayBeUnread(tx.req); // destroyed: read back after a failed write (onSocketError)
-    if (p.keepAliveHintMs >= 0) {
-      const hint = p.keepAliveHintMs - 1000;
-      if (hint <= 0) reusable = false;
-      this.idleTimeout = Math.min(this.pool.keepAliveMs, hint);
-    } else {
-      this.idleTimeout = this.pool.keepAliveMs;
-    }
+    const idle = idleAfterResponse(p, followers, noExtraBytes, uploading, this.socket.destroyed, tx.req, this.pool.keepAliveMs); // h1-keep-alive.ts
+    let reusable = idle >= 0;
+    if (reusable) this.idleTimeout = idle;
     detachBody(this);
     this.tx = null;
     this.held = null;
@@ -336,40 +328,9 @@ export class H1Connection implements H1ParserSink, RequestWriterConn, Transactio
     this.destroy();
   }
 
-  /** Finish `tx` with an error (or retry it once on a fresh socket) and drop this socket. */
+  /** Finish `tx` with an error (or retry it once on a fresh socket) and drop this socket: h1-transaction-failure.ts. */
   fail(tx: H1Transaction, code: string, message: string, cause: unknown): void {
-    if (this.tx !== tx) return;
-    const bodyUnsent = tx.req.body !== null && (this.body !== null || this.socket.writableLength > 0); // h1-client.ts H1Error
-    detachBody(this);
-    this.failOverQueue(); // before tx: a retried tx goes in front of them
-    this.tx = null;
-    this.held = null;
-    tx.conn = null;
-    if (tx.discard) {
-      tx.done = true;
-      this.destroy(true);
-      return;
-    }
-    // Once on a fresh socket when it cannot duplicate anything (h1-client.ts retryOnFreshSocket).
-    if (!this.pool.destroyed && retryOnFreshSocket(code, {
-      gotBytes: tx.gotBytes, retried: tx.retried, requestSent: tx.requestSent,
-      reusedSocket: this.served > 0, hasBody: tx.req.body !== null, method: tx.req.method,
-    })) {
-      tx.retried = true;
-      tx.requestSent = false;
-      tx.sentAt = 0;
-      if (tx.wasPipelined) {
-        // written behind another, now failed ahead of the rest: it retries alone, as those behind it do
-        tx.pipelineable = false;
-        this.pool.counters.retried++;
-      }
-      this.pool.requeueFirst(tx);
-      this.destroy(true);
-      return;
-    }
-    tx.done = true;
-    this.destroy(true);
-    this.pool.report(tx, h1Error(code, message, tx.requestSent, cause, bodyUnsent));
+    failTransaction(this, tx, code, message, cause);
   }
 
   /**

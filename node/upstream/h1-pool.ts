@@ -2,14 +2,15 @@
 // waiting for one, and one coarse timer for every timeout. Lean on purpose: no per-request closures
 // or timers, one write for a request head. Every error reaches a handler through report(), on a
 // later tick, so no callback re-enters the caller of request(). With `pipelining` > 1, body-less
-// GET/HEAD/OPTIONS share connections (h1-pipelining.ts).
-import net from 'node:net';
+// GET/HEAD/OPTIONS share connections (h1-pipelining.ts); each socket's deadlines: h1-deadlines.ts.
 import { requestHead } from './h1-request-head.js';
 import { runNow } from '../run-clock.js';
 import { h1Error, type H1Control, type H1Error, type H1Handler, type H1PoolOptions, type H1Request, type PipelineCounters, type UpstreamClient } from './h1-client.js';
 import { H1Connection, S_CONNECTING, S_IDLE, type ConnectionOwner, type H1Origin } from './h1-connection.js';
+import { parseOrigin } from './h1-socket.js';
 import { H1Transaction } from './h1-transaction.js';
 import { hasRoom, isPipelineable, leastLoaded, TurnCoalescer } from './h1-pipelining.js';
+import { checkDeadlines } from './h1-deadlines.js';
 
 /** Keep-alive pool for one origin (http://host:port or https://host:port). */
 export class H1Pool implements UpstreamClient, ConnectionOwner {
@@ -38,17 +39,7 @@ export class H1Pool implements UpstreamClient, ConnectionOwner {
   readonly coalescer: TurnCoalescer | null;
 
   constructor(origin: string, opts: H1PoolOptions) {
-    const u = new URL(origin);
-    const isTls = u.protocol === 'https:';
-    if (!isTls && u.protocol !== 'http:') throw new Error(`unsupported origin protocol ${u.protocol}`);
-    const host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
-    this.origin = {
-      host,
-      port: u.port === '' ? (isTls ? 443 : 80) : Number(u.port),
-      tls: isTls,
-      servername: opts.tls?.servername ?? (net.isIP(host) === 0 ? host : undefined),
-      rejectUnauthorized: opts.tls?.rejectUnauthorized ?? true,
-    };
+    this.origin = parseOrigin(origin, opts.tls);
     if (!(opts.connections >= 1)) throw new Error('connections must be at least 1');
     this.opts = opts;
     this.maxHeaderBytes = opts.maxHeaderBytes ?? 64 * 1024;
@@ -323,7 +314,7 @@ export class H1Pool implements UpstreamClient, ConnectionOwner {
     if (this.timer !== null) { clearInterval(this.timer); this.timer = null; }
   }
 
-  /** Every timeout of the pool: connect, headers, body idle, queue wait, idle sockets. */
+  /** Every timeout of the pool: each socket's (h1-deadlines.ts), then the queue wait. */
   private tick(): void {
     const now = performance.now(); // every timestamp of the pool is performance.now() (node/run-clock.ts)
     const conns = this.conns;
@@ -331,45 +322,7 @@ export class H1Pool implements UpstreamClient, ConnectionOwner {
     for (let i = conns.length - 1; i >= 0; i--) {
       const c = conns[i];
       if (c === undefined) continue;
-      const tx = c.tx;
-      if (c.state === S_CONNECTING) {
-        // the request's own deadline (route timeout_ms, else response_ms) runs while connecting too, from
-        // when it began waiting for a connection: 504, no retry
-        if (tx !== null && now - (tx.queuedAt > 0 ? tx.queuedAt : c.connectStart) >= tx.headersTimeoutMs) {
-          c.fail(tx, 'H1_HEADERS_TIMEOUT', `no upstream connection within ${tx.headersTimeoutMs} ms`, null);
-        } else if (now - c.connectStart >= o.connectTimeoutMs) {
-          if (tx !== null) c.fail(tx, 'ETIMEDOUT', `connect timeout after ${o.connectTimeoutMs} ms`, null);
-          else c.destroy();
-        }
-      } else if (c.state === S_IDLE) {
-        if (now - c.idleSince >= c.idleTimeout) c.destroy();
-      } else if (tx !== null) {
-        if (tx.activity) {
-          tx.activity = false;
-          tx.lastActivity = now;
-        }
-        if (!tx.responseStarted) {
-          if (tx.sentAt > 0) {
-            // a body-less request that waited for its connection counts that wait too (an upload's time never counts)
-            const since = tx.queuedAt > 0 && tx.queuedAt < tx.sentAt && tx.req.body === null ? tx.queuedAt : tx.sentAt;
-            if (now - since >= tx.headersTimeoutMs) c.fail(tx, 'H1_HEADERS_TIMEOUT', `no response head within ${tx.headersTimeoutMs} ms`, null);
-          } else if (c.bodyWaitingDrain && now - tx.lastActivity >= o.bodyTimeoutMs) {
-            c.fail(tx, 'H1_BODY_TIMEOUT', `upstream stopped reading the request body for ${o.bodyTimeoutMs} ms`, null);
-          }
-        } else if (tx.paused) {
-          tx.lastActivity = now; // a paused transaction waits for its consumer, not for the upstream
-        } else if (now - tx.lastActivity >= o.bodyTimeoutMs) {
-          c.fail(tx, 'H1_BODY_TIMEOUT', `no response body bytes for ${o.bodyTimeoutMs} ms`, null);
-        }
-        // Pipelined behind it: each keeps its own deadline from its write (head-of-line waiting
-        // counts). Timed out, it gets its 504 now; its response is still read when it comes.
-        for (const f of c.queue) {
-          if (!f.discard && f.sentAt > 0 && now - f.sentAt >= f.headersTimeoutMs) {
-            c.discardTx(f);
-            this.report(f, h1Error('H1_HEADERS_TIMEOUT', `no response head within ${f.headersTimeoutMs} ms (pipelined)`, true));
-          }
-        }
-      }
+      checkDeadlines(c, now, o, this);
     }
     if (this.pendingCount > 0) {
       const q = this.pending;

@@ -1,4 +1,4 @@
-// Opening one upstream socket (net or tls) with TCP_NODELAY and TCP keep-alive, each set once,
+// An origin's address (parseOrigin); opening one upstream socket (net or tls) with TCP_NODELAY and TCP keep-alive, each set once,
 // resetting it, and reading back what it held when a failed write destroyed it: what a connection
 // (h1-connection.ts) reads from and writes to.
 import { readSync } from 'node:fs';
@@ -8,6 +8,24 @@ import { sharedRead } from './h1-shared-read.js';
 
 /** Where a connection goes: host, port and TLS settings of one origin. */
 export interface H1Origin { host: string; port: number; tls: boolean; servername: string | undefined; rejectUnauthorized: boolean }
+
+/**
+ * The origin `http://host:port` or `https://host:port` as a connection needs it: the default port by
+ * scheme, an IPv6 literal unbracketed, SNI from the host name (none for an IP). Throws on another scheme.
+ */
+export function parseOrigin(origin: string, tlsOpts: { rejectUnauthorized?: boolean; servername?: string } | undefined): H1Origin {
+  const u = new URL(origin);
+  const isTls = u.protocol === 'https:';
+  if (!isTls && u.protocol !== 'http:') throw new Error(`unsupported origin protocol ${u.protocol}`);
+  const host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
+  return {
+    host,
+    port: u.port === '' ? (isTls ? 443 : 80) : Number(u.port),
+    tls: isTls,
+    servername: tlsOpts?.servername ?? (net.isIP(host) === 0 ? host : undefined),
+    rejectUnauthorized: tlsOpts?.rejectUnauthorized ?? true,
+  };
+}
 
 /** TCP keep-alive probes start after 60 s without traffic on an upstream socket. */
 const TCP_KEEPALIVE_MS = 60_000;
