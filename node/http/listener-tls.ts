@@ -1,6 +1,7 @@
 // The uWS listener's TLS: the SSLApp built from server.tls, and its renewal — files renewed under the
 // same names are proven loadable, built into a second app and bound beside the first (SO_REUSEPORT)
 // before the first's listen socket closes, so no handshake is refused and open connections stay.
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import uWS, { type TemplatedApp, type us_listen_socket } from 'uWebSockets.js';
@@ -25,18 +26,27 @@ export function buildTlsApp(tls: ListenerTlsFiles, section: Config['server']['tl
  * (the listener's BoringSSL reading them). Throws `server.tls.<field>: why`: the reload is refused and
  * the running certificate stays.
  */
-export function renewedTlsApp(tls: ListenerTlsFiles, section: Config['server']['tls']): TemplatedApp {
+export function renewedTlsApp(tls: ListenerTlsFiles, section: Config['server']['tls'], renewals: TlsRenewals): TemplatedApp | null {
   let cert: Buffer, key: Buffer;
   try { cert = readFileSync(tls.cert_file); key = readFileSync(tls.key_file); } catch (err) {
     throw new Error(`server.tls.cert_file: cannot read the listener's TLS files again: ${(err as Error).message}`);
   }
+  // the files the running app serves, byte for byte: nothing to renew (a reload or policy version
+  // that changes no certificate binds no second app — each replaced app stays in memory for good)
+  const digest = filesDigest(cert, key, tls.passphrase);
+  if (digest === renewals.serving) return null;
   try { createSecureContext({ cert, key, ...(tls.passphrase !== undefined ? { passphrase: tls.passphrase } : {}) }); } catch (err) {
     throw new Error(`server.tls.key_file: the files do not load together (${(err as Error).message})`);
   }
-  try { return buildTlsApp(tls, section); } catch (err) {
+  try { const app = buildTlsApp(tls, section); renewals.built(app, digest); return app; } catch (err) {
     // read again by uWS a moment later: a renewal landing in between, or a key type BoringSSL cannot read
     throw new Error(`server.tls.cert_file: the listener's TLS library cannot load the files (${(err as Error).message})`);
   }
+}
+
+/** sha256 over the certificate, key and passphrase an app is built from: equal digests, the same certificate served. */
+function filesDigest(cert: Buffer, key: Buffer, passphrase: string | undefined): string {
+  return createHash('sha256').update(cert).update('\0').update(key).update('\0').update(passphrase ?? '').digest('hex');
 }
 
 /** `app` bound on `port` beside the running app (both shared: SO_REUSEPORT); false when the bind fails. */
@@ -67,10 +77,24 @@ export class TlsRenewals {
   readonly counters = { renewed: 0, refused: 0, rebind_failures: 0 };
   readonly formerApps: TemplatedApp[] = [];
   private closing: Promise<void> | null = null;
+  /** Digest of the files the app taking new connections was built from (null: not known, the next reload renews). */
+  serving: string | null = null;
+  private readonly digests = new WeakMap<TemplatedApp, string>();
 
-  /** `app`'s listen socket `s` replaced by a renewal's: closed after the next poll (retireListenSocket). */
-  replaced(app: TemplatedApp, s: us_listen_socket): void {
+  /** The app for the files at start, their digest noted (a reload finding the same bytes renews nothing). */
+  first(tls: ListenerTlsFiles, section: Config['server']['tls']): TemplatedApp {
+    const app = buildTlsApp(tls, section);
+    try { this.serving = filesDigest(readFileSync(tls.cert_file), readFileSync(tls.key_file), tls.passphrase); } catch { this.serving = null; }
+    return app;
+  }
+
+  /** `app` was built from files of `digest` (renewedTlsApp). */
+  built(app: TemplatedApp, digest: string): void { this.digests.set(app, digest); }
+
+  /** `app`'s listen socket `s` replaced by `next`'s: closed after the next poll (retireListenSocket). */
+  replaced(app: TemplatedApp, s: us_listen_socket, next: TemplatedApp): void {
     this.formerApps.push(app);
+    this.serving = this.digests.get(next) ?? null;
     this.counters.renewed++;
     const closed = retireListenSocket(s);
     this.closing = closed;

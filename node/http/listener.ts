@@ -2,7 +2,7 @@
 // and path normalisation, routes, runs the pipeline stages and hands the request to
 // a Relay for forwarding. The handler never throws into uWS (that aborts the process).
 import uWS, { type HttpRequest, type HttpResponse, type TemplatedApp, type us_listen_socket } from 'uWebSockets.js';
-import { bindBeside, buildTlsApp, renewedTlsApp, TlsRenewals } from './listener-tls.js';
+import { bindBeside, renewedTlsApp, TlsRenewals } from './listener-tls.js';
 import { proxyError, type ProxyError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { RequestMetrics } from '../metrics/index.js';
@@ -86,7 +86,7 @@ export class Listener implements RelayHost {
     this.snapshot = snapshot;
     this.tls = opts.tls !== undefined;
     this.accessLine = accessLineWriter(opts.logger);
-    this.app = opts.tls !== undefined ? buildTlsApp(opts.tls, snapshot.config.server.tls) : uWS.App();
+    this.app = opts.tls !== undefined ? this.renewals.first(opts.tls, snapshot.config.server.tls) : uWS.App();
     // live sockets of introspected tokens are verified again by the current config's token check
     this.ws = new WsProxy({ settings: snapshot.config.server.websocket, tokenState: opts.tokenState ?? null, logger: opts.logger, recheck: (ctx) => verifyAndAuthorize(this.snapshot.auth, ctx) });
     this.ws.watchStreams(this.active);
@@ -112,10 +112,10 @@ export class Listener implements RelayHost {
     app.any('/*', (res, req) => this.handle(res, req));
   }
 
-  /** Reload, step 1: server.tls's files (read at start by name) read again into a new app; null without TLS. Throws `server.tls.…: why` when they cannot serve. */
+  /** Reload, step 1: server.tls's files (read at start by name) read again into a new app; null without TLS or when they are the bytes served now. Throws `server.tls.…: why` when they cannot serve. */
   readTls(): TemplatedApp | null {
     if (this.opts.tls === undefined) return null;
-    try { return renewedTlsApp(this.opts.tls, this.snapshot.config.server.tls); } catch (err) { this.renewals.counters.refused++; throw err; }
+    try { return renewedTlsApp(this.opts.tls, this.snapshot.config.server.tls, this.renewals); } catch (err) { this.renewals.counters.refused++; throw err; }
   }
 
   /**
@@ -131,7 +131,7 @@ export class Listener implements RelayHost {
       this.renewals.counters.rebind_failures++;
       return this.opts.logger.error({ port: this.port }, 'server.tls: the renewed certificate could not be bound beside the running one; the running certificate is still served');
     }
-    this.renewals.replaced(this.app, this.socket);
+    this.renewals.replaced(this.app, this.socket, app);
     [this.socket, this.app] = [bound, app];
   }
 

@@ -96,6 +96,10 @@ describe('server.tls renewed in place, one process', () => {
     const agent = new https.Agent({ keepAlive: true, maxSockets: 1 });
     try {
       expect(await get(p.port, agent)).toMatchObject({ status: 200, reused: false, cert: first });
+      // the files as they were at start: a reload renews nothing (no second app bound, none kept)
+      const unchanged = await reload(p);
+      expect(unchanged.status, unchanged.text).toBe(200);
+      expect(sample(await metrics(p, ADMIN_TOKEN), 'portcullis_listener_tls_renewals_total{result="applied"}') ?? 0).toBe(0);
       const renewed = selfSignedCert();
       // the new certificate, the old key (a renewal caught half-way): refused, the running certificate still served
       copyFileSync(renewed.cert, files.cert);
@@ -113,6 +117,11 @@ describe('server.tls renewed in place, one process', () => {
       // the connection opened before the renewal is still served, on its own handshake
       expect(await get(p.port, agent)).toMatchObject({ status: 200, reused: true, cert: first });
       expect(sample(await metrics(p, ADMIN_TOKEN), 'portcullis_listener_tls_renewals_total{result="applied"}')).toBe(1);
+      // nothing renewed since: the next reload binds no second app either
+      const again = await reload(p);
+      expect(again.status, again.text).toBe(200);
+      expect(sample(await metrics(p, ADMIN_TOKEN), 'portcullis_listener_tls_renewals_total{result="applied"}')).toBe(1);
+      expect(await get(p.port, agent)).toMatchObject({ status: 200, reused: true, cert: first });
       // a file that is no certificate at all: refused, the renewed one kept
       writeFileSync(files.cert, 'not a certificate\n');
       const junk = await reload(p);
