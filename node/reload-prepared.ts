@@ -24,7 +24,7 @@ export interface PreparedReload {
   /** Upstream pools made for this config (changed upstreams), closed on discard. */
   readonly pools: readonly UpstreamPool[];
   readonly snapshot: Snapshot;
-  /** The HTTP/2 listener's TLS files as read again by this reload (a renewed certificate); null: h2c or none. */
+  /** The HTTP/2 listener's TLS files as read again by this reload (a renewed certificate); null: h2c, none, or the bytes in use. */
   readonly tls: ReturnType<H2Listener['readTls']>;
   /** The uWS listener's server.tls files read again into a new app (a renewed certificate), bound at commit; null without TLS. */
   readonly listenerTls: ReturnType<Listener['readTls']>;

@@ -25,9 +25,8 @@ import { H2Relay, type H2RelayHost } from './h2-relay.js';
 import { writeH2Document, writeH2Error, writeSocketError, type AnyResponse } from './h2-respond.js';
 import { isGrpc } from './grpc-status.js';
 import { applyLimits } from './h2-settings.js';
-import { createH2Server, renewedTls } from './h2-server.js';
+import { createH2Server, renewedTls, type RenewedTls } from './h2-server.js';
 import { CertifiedConnections } from './client-ca-recheck.js';
-import type { SecureContextOptions } from 'node:tls';
 import { capConnections, defaultMaxConnections } from './connection-cap.js';
 import { protocolOf, recordAnswered, recordFinished, recordRefused, type H2RecordOptions } from './h2-access-log.js';
 import { H2StreamResponse } from './h2-stream-response.js';
@@ -77,6 +76,8 @@ export class H2Listener implements H2RelayHost {
   private readonly mtls: boolean;
   /** Open connections with a verified client certificate: cut when a reload's CA bundle no longer trusts them. */
   private readonly certified = new CertifiedConnections();
+  /** Digest of the files the TLS context in use was made from (h2-server.ts renewedTls); null: h2c. */
+  private tlsServing: string | null;
   /** Envoy ext_authz gRPC Check (server.decision.grpc), null when off. Read at start. */
   private readonly extAuthz: ExtAuthzService | null;
 
@@ -88,6 +89,7 @@ export class H2Listener implements H2RelayHost {
     const built = createH2Server(c, limits, opts.passphrase, () => { this.counters['http2.client_certificates_refused_total']!++; }, this.certified);
     this.server = built.server;
     this.mtls = built.mtls;
+    this.tlsServing = built.tlsDigest;
     this.extAuthz = ExtAuthzService.create(snapshot.config.server.decision, {
       logger: opts.logger, accessLog: opts.accessLog, addSource: (src) => opts.metrics.addSource(src), authDecision: (reason) => opts.metrics.decision(reason),
     });
@@ -180,16 +182,21 @@ export class H2Listener implements H2RelayHost {
     applyLimits(this.server, next.config.server.limits, this.opts.config);
     this.snapshot = next;
   }
-  /** Reload, step 1: the TLS files (read at start by name) read again; null for h2c. Throws `server.http2.tls.…: why` when they cannot serve. */
-  readTls(): SecureContextOptions | null { return this.opts.config.tls === undefined ? null : renewedTls(this.opts.config.tls, this.opts.passphrase); }
   /**
-   * Reload, step 2: connections from now on shake hands with `tls` (certificate, key, client CAs); open
-   * ones keep theirs, but one whose client certificate the new CA bundle does not trust is closed now.
+   * Reload, step 1: the TLS files (read at start by name) read again; null for h2c, and when they are
+   * the bytes of the context in use. Throws `server.http2.tls.…: why` when they cannot serve.
    */
-  useTls(tls: SecureContextOptions): void {
-    (this.server as Http2SecureServer).setSecureContext(tls);
-    if (!this.mtls || tls.ca === undefined) return;
-    const cut = this.certified.cutUntrusted(tls.ca as Buffer);
+  readTls(): RenewedTls | null { return this.opts.config.tls === undefined ? null : renewedTls(this.opts.config.tls, this.opts.passphrase, this.tlsServing); }
+  /**
+   * Reload, step 2: connections from now on shake hands with `tls` (certificate, key, client CAs; new
+   * session ticket keys: no session resumes across it); open ones keep theirs, but one whose client
+   * certificate the new CA bundle does not trust is closed now.
+   */
+  useTls(tls: RenewedTls): void {
+    (this.server as Http2SecureServer).setSecureContext(tls.context);
+    this.tlsServing = tls.digest;
+    if (!this.mtls || tls.context.ca === undefined) return;
+    const cut = this.certified.cutUntrusted(tls.context.ca as Buffer);
     if (cut === 0) return;
     this.counters['http2.client_certificates_refused_total']! += cut;
     this.opts.logger.warn({ connections: cut }, 'server.http2.tls.client_ca_file: connections whose client certificate the new CA bundle does not trust closed');

@@ -1,5 +1,6 @@
 // The node:http2 server the HTTP/2 listener serves on, built from server.http2: h2c, or h2 over
 // TLS with HTTP/1.1 by ALPN, node:http2's own flood and size limits, and client certificates.
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import http2, { type Http2SecureServer, type Http2Server } from 'node:http2';
 import { createSecureContext, type SecureContextOptions, type TLSSocket } from 'node:tls';
@@ -14,7 +15,7 @@ import { listenerSettings } from './h2-settings.js';
  * open ones with a verified certificate (judged again by a new CA bundle). A certificate or key
  * that cannot be read throws (the start fails).
  */
-export function createH2Server(c: Http2Config, limits: Config['server']['limits'], passphrase: string | undefined, certRefused: () => void, certified: CertifiedConnections): { server: Http2Server | Http2SecureServer; mtls: boolean } {
+export function createH2Server(c: Http2Config, limits: Config['server']['limits'], passphrase: string | undefined, certRefused: () => void, certified: CertifiedConnections): { server: Http2Server | Http2SecureServer; mtls: boolean; tlsDigest: string | null } {
   const common: http2.ServerOptions = {
     settings: listenerSettings(limits, c),
     maxHeaderListPairs: c.max_header_pairs,
@@ -26,10 +27,11 @@ export function createH2Server(c: Http2Config, limits: Config['server']['limits'
     peerMaxConcurrentStreams: c.max_concurrent_streams,
     unknownProtocolTimeout: 1_000,
   };
-  if (c.tls === undefined) return { server: http2.createServer(common), mtls: false };
+  if (c.tls === undefined) return { server: http2.createServer(common), mtls: false, tlsDigest: null };
+  const files = tlsFiles(c.tls, passphrase);
   const server = http2.createSecureServer({
     ...common,
-    ...tlsFiles(c.tls, passphrase),
+    ...files,
     allowHTTP1: c.allow_http1,
     // mTLS: required → a missing or unverifiable certificate fails the handshake (TLS alert)
     ...(c.tls.client_ca_file !== undefined ? { requestCert: true, rejectUnauthorized: c.tls.client_certificates === 'required' } : {}),
@@ -38,7 +40,7 @@ export function createH2Server(c: Http2Config, limits: Config['server']['limits'
   // No TLS 1.2 renegotiation (node:http2 already refuses it on h2; this is for HTTP/1.1 by ALPN):
   // the certificate is read once per connection, so a second handshake could only disagree with it
   if (c.tls.client_ca_file !== undefined) server.on('secureConnection', (sock: TLSSocket) => { if (!acceptableHandshake(sock)) { certRefused(); sock.destroy(); } else { sock.disableRenegotiation(); certified.add(sock); } });
-  return { server, mtls: c.tls.client_ca_file !== undefined };
+  return { server, mtls: c.tls.client_ca_file !== undefined, tlsDigest: contextDigest(files) };
 }
 
 type TlsSection = NonNullable<Http2Config['tls']>;
@@ -53,15 +55,32 @@ function tlsFiles(t: TlsSection, passphrase: string | undefined): SecureContextO
   };
 }
 
+/** A secure context a reload read from the listener's files, and the digest of what it was read from (contextDigest). */
+export interface RenewedTls { readonly context: SecureContextOptions; readonly digest: string }
+
+/**
+ * sha256 over what a context is made of (certificate, key, passphrase, client CAs, minimum version):
+ * equal digests, the same context. Buffers and strings only (tlsFiles' shape).
+ */
+function contextDigest(o: SecureContextOptions): string {
+  const h = createHash('sha256');
+  for (const part of [o.cert, o.key, o.passphrase, o.ca, o.minVersion]) h.update(part === undefined ? '' : (part as Buffer | string)).update('\0');
+  return h.digest('hex');
+}
+
 /**
  * The listener's TLS files read again (a reload: a certificate renewed under the same names, as
  * cert-manager's `..data` symlink swap or certbot leave it) and proven loadable, for setSecureContext
- * at commit. Throws `server.http2.tls.<field>: why` when they cannot serve (a key of another
- * certificate mid-renewal): the reload is refused and the running context kept.
+ * at commit; null when they are the bytes of the context in use (`serving`, its digest): a reload that
+ * renews nothing keeps the context, its session tickets and its open connections unjudged. Throws
+ * `server.http2.tls.<field>: why` when they cannot serve (a key of another certificate mid-renewal):
+ * the reload is refused and the running context kept.
  */
-export function renewedTls(t: TlsSection, passphrase: string | undefined): SecureContextOptions {
+export function renewedTls(t: TlsSection, passphrase: string | undefined, serving: string | null): RenewedTls | null {
   let opts: SecureContextOptions;
   try { opts = tlsFiles(t, passphrase); } catch (err) { throw new Error(`server.http2.tls.cert_file: cannot read the listener's TLS files again: ${(err as Error).message}`); }
+  const digest = contextDigest(opts);
+  if (digest === serving) return null;
   try { createSecureContext(opts); } catch (err) { throw new Error(`server.http2.tls.key_file: the files do not load together (${(err as Error).message})`); }
-  return opts;
+  return { context: opts, digest };
 }
