@@ -83,8 +83,12 @@ export class TlsRenewals {
 
   /** The app for the files at start, their digest noted (a reload finding the same bytes renews nothing). */
   first(tls: ListenerTlsFiles, section: Config['server']['tls']): TemplatedApp {
+    // read before the app reads them: a renewal landing in between leaves the app newer than its digest
+    // (the next reload renews once more), never older — no reload would then renew the expiring certificate
+    let digest: string | null;
+    try { digest = filesDigest(readFileSync(tls.cert_file), readFileSync(tls.key_file), tls.passphrase); } catch { digest = null; }
     const app = buildTlsApp(tls, section);
-    try { this.serving = filesDigest(readFileSync(tls.cert_file), readFileSync(tls.key_file), tls.passphrase); } catch { this.serving = null; }
+    this.serving = digest;
     return app;
   }
 
