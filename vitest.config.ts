@@ -31,9 +31,15 @@ export default defineConfig({
       // 60 s per integration test, not 30: on a loaded CI run (2 393 s, CI run 1) one case that starts its own
       // proxy took 25.1 s of its 30 s and a dozen more 40–64 % of it. A bound, not a speed: a passing test is as fast.
       { extends: true, test: { name: 'integration-shared', include: SHARED, isolate: false, testTimeout: 60_000 } },
-      // cluster/ (in-process members, NATS clients, product modules with process-wide state), hosts/
-      // and the helpers' own fixtures keep a fresh process each: one file's state must not reach the next.
-      { extends: true, test: { name: 'integration', include: ['test/**/*.test.ts'], exclude: ['test/unit/**', ...SHARED, '**/node_modules/**'], testTimeout: 60_000 } },
+      // hosts/multi-host (~116 s, the longest file by 4×; a fresh process) starts first. Vitest hands files
+      // to its workers in project-name order ('hosts' < 'integration' < 'integration-shared' < 'unit'), then,
+      // in a clean clone without a results cache, larger files first: inside 'integration' it came 35th (at
+      // ~180 s of a 1 100 s CI run). Last-started, it alone would set the run's tail; started first, the other
+      // worker runs the rest beside it. Only the name orders it: all projects share one group (no barrier).
+      { extends: true, test: { name: 'hosts', include: ['test/integration/hosts/**/*.test.ts'], testTimeout: 60_000 } },
+      // cluster/ (in-process members, NATS clients, product modules with process-wide state) and the
+      // helpers' own fixtures keep a fresh process each: one file's state must not reach the next.
+      { extends: true, test: { name: 'integration', include: ['test/**/*.test.ts'], exclude: ['test/unit/**', 'test/integration/hosts/**', ...SHARED, '**/node_modules/**'], testTimeout: 60_000 } },
     ],
   },
 });

@@ -112,7 +112,11 @@ async function eventMetric(p: ProxyProcess, source: string, type: string, result
   return m === null ? 0 : Number(m[1]);
 }
 
-describe('SSF poll against a hostile transmitter', () => {
+// Side by side (describe.concurrent): every source is polled from the start by its own poller, and each
+// case counts only its own path's polls or its own source's metrics. The five 2 s windows that count polls
+// ran one after another (~10 s of the file's ~14 s in CI); together, each window still spans 2 s of its
+// source's polling, which a loop re-polling at once fills with tens to hundreds.
+describe.concurrent('SSF poll against a hostile transmitter', () => {
   let nats: NatsServer & { stop(): Promise<void> };
   let tx: Recorder;
   let other: Recorder;
