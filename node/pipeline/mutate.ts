@@ -52,7 +52,8 @@ export function compileMutation(route: RouteConfig, identity: IdentityConfig = D
     if (seen.has(lower)) continue;
     seen.add(lower);
     const path = compileClaimPath(claim);
-    const scope = claim === 'scope' || claim === 'scp';
+    // by its keys, so a quoted spelling (`'"scp"'`) is the scope claim too
+    const scope = path.segments.length === 1 && (path.segments[0] === 'scope' || path.segments[0] === 'scp');
     headers.push(Object.freeze({ name: lower, path, scope, list: scope || lists.has(pathKey(path)) }));
   }
   const strip = route.forward?.authorization === 'strip';
