@@ -71,8 +71,12 @@ export function containsWord(s: string, token: string): boolean {
   }
 }
 
-/** An array claim holds `value`, or a string claim has it as a space-separated word. */
+/**
+ * An array claim holds `value`, or a string claim has it as a space-separated word. A value with a
+ * space is never one word: in `"Domain Admins"` a string claim names the roles `Domain` and `Admins`,
+ * so `roles.any: ["Domain Admins"]` passes only an array element (before, the two words passed as one).
+ */
 export function claimHas(claim: unknown, value: string | number): boolean {
   if (Array.isArray(claim)) return claim.includes(value);
-  return typeof claim === 'string' && typeof value === 'string' && containsWord(claim, value);
+  return typeof claim === 'string' && typeof value === 'string' && value.indexOf(' ') === -1 && containsWord(claim, value);
 }

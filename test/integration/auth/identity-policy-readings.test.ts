@@ -24,6 +24,10 @@ const ROUTES = [
     forward: { identity_headers: { 'X-Realm-Roles': 'realm_access.roles' } },
   },
   {
+    name: 'ad', match: { path: '/ad/*' }, upstream: 'app',
+    auth: { roles: { claim: 'groups', any: ['Domain Admins'] } },
+  },
+  {
     name: 'realm-claim', match: { path: '/realm-claim/*' }, upstream: 'app',
     auth: { claims: [{ claim: 'realm_access.tier', equals: 'gold' }] },
   },
@@ -99,6 +103,16 @@ describe('a string claim the policy reads as a list', () => {
     const seen = upstreamSaw(await call(`${proxy.url}/app/x`, { token }));
     expect(seen?.['x-roles']).toBe('reader writer');
     expect(seen?.['x-groups']).toBe('staff team-1');
+  });
+});
+
+describe('a role with a space against a string claim', () => {
+  it('two words of the string are two roles, never the one role that spans them', async () => {
+    for (const groups of ['Domain Admins', 'Domain Users Domain Admins', 'Domain  Admins']) {
+      expect((await call(`${proxy.url}/ad/x`, { token: await as.issueJwt({ sub: 'mallory', groups }) })).status, groups).toBe(403);
+    }
+    expect((await call(`${proxy.url}/ad/x`, { token: as.issueOpaque({ sub: 'mallory', groups: 'Domain Admins' }) })).status).toBe(403);
+    expect((await call(`${proxy.url}/ad/x`, { token: await as.issueJwt({ sub: 'alice', groups: ['Domain Users', 'Domain Admins'] }) })).status).toBe(200);
   });
 });
 

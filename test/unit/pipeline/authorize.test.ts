@@ -168,6 +168,17 @@ describe('authorize: claim predicates and roles', () => {
     expect(check(ns, principal({ 'https://example.com/tenant': 'acme' }))).toBe(CONTINUE);
   });
 
+  it('a role or contains value with a space is no word of a string claim (two words of it are two roles)', () => {
+    const any = { roles: { any: ['Domain Admins'] } };
+    expect(reasonOf(check(any, principal({ roles: 'Domain Admins' })))).toBe('roles_mismatch:roles');
+    expect(reasonOf(check(any, principal({ roles: 'users Domain Admins' })))).toBe('roles_mismatch:roles');
+    expect(check(any, principal({ roles: ['users', 'Domain Admins'] }))).toBe(CONTINUE);
+    const contains = { claims: [{ claim: 'groups', contains: 'a b' }] };
+    expect(reasonOf(check(contains, principal({ groups: 'x a b' })))).toBe('claim_mismatch:groups');
+    expect(reasonOf(check({ claims: [{ claim: 'groups', contains: ' b' }] }, principal({ groups: 'a  b' })))).toBe('claim_mismatch:groups');
+    expect(check(contains, principal({ groups: ['a b'] }))).toBe(CONTINUE);
+  });
+
   it('a literal dotted key beside a different nested claim passes no rule but exists, and explain says why', () => {
     const both = principal({ 'realm_access.roles': ['admin'], realm_access: { roles: ['user'] } });
     expect(reasonOf(check({ roles: { claim: 'realm_access.roles', any: ['admin'] } }, both))).toBe('roles_mismatch:realm_access.roles');
