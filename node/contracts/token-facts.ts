@@ -104,7 +104,15 @@ export function identityClaimsMalformed(p: Readonly<Record<string, unknown>>): b
  * `bob ` — another subject, which a revocation of `bob` does not match — and leaves out a value with a
  * CTL (node/pipeline/mutate.ts), so the upstream would read no client while the token's client is another.
  */
-const notString = (v: unknown): boolean => v !== undefined && (typeof v !== 'string' || (v.length > 0 && (isOws(v.charCodeAt(0)) || isOws(v.charCodeAt(v.length - 1)) || CTL.test(v))));
+const notString = (v: unknown): boolean => v !== undefined && (typeof v !== 'string' || (v.length > 0 && (isOws(v.charCodeAt(0)) || isOws(v.charCodeAt(v.length - 1)) || CTL.test(v) || unicodeEnds(v))));
+/**
+ * Unicode white space (JS `\s`: U+00A0, U+2000–U+200A, U+3000, U+FEFF…) or NEL (U+0085) at either end: an app
+ * that trims the header it reads (.NET `Trim()`, Python `strip()`, Java `strip()`) reads `bob` for `bob\u00a0`,
+ * another subject, which a revocation of `bob` does not match. Inner ones are part of the value.
+ */
+const UNICODE_ENDS = /^[\s\u0085]|[\s\u0085]$/;
+/** UNICODE_ENDS, read only when an end is not ASCII (ASCII ends are isOws's and CTL's). */
+const unicodeEnds = (v: string): boolean => (v.charCodeAt(0) >= 0x80 || v.charCodeAt(v.length - 1) >= 0x80) && UNICODE_ENDS.test(v);
 /** Controls but HTAB (NUL, CR, LF…) and DEL: what mutate.ts leaves out of a header, so never accepted here. */
 const CTL = /[\x00-\x08\x0a-\x1f\x7f]/;
 const isOws = (c: number): boolean => c === 0x20 || c === 0x09;

@@ -1,7 +1,7 @@
 // `portcullis explain` and POST /explain: every rule of a compiled policy, whether the
 // principal passes it and why. Uses the same predicates as authorize, so the verdicts agree.
 import type { Principal } from './context.js';
-import { claimHas, resolveClaim } from './claim-path.js';
+import { AMBIGUOUS_CLAIM, claimHas, resolveClaim } from './claim-path.js';
 import { hasAll, hasAny, paramReading, testClaim, type ClaimTest, type CompiledPolicy } from './authorize.js';
 
 export interface ExplainedRule {
@@ -10,7 +10,8 @@ export interface ExplainedRule {
   readonly why: string;
 }
 
-const show = (v: unknown): string => (v === undefined ? 'absent' : JSON.stringify(v));
+const show = (v: unknown): string => (v === undefined ? 'absent'
+  : v === AMBIGUOUS_CLAIM ? 'ambiguous: a claim named by the whole path and the nested claim differ' : JSON.stringify(v));
 const list = (xs: readonly unknown[]): string => xs.map((x) => JSON.stringify(x)).join(', ');
 
 function describe(t: ClaimTest): string {

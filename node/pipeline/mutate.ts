@@ -15,8 +15,13 @@ interface IdentityHeader {
   /** Lower-case header name. */
   readonly name: string;
   readonly path: ClaimPath;
-  /** The claim is `scope`: the header carries the scopes the policy judged (a list). */
+  /** The claim is `scope` or `scp`: the header carries the scopes the policy judged (a list). */
   readonly scope: boolean;
+  /**
+   * The route's policy reads this claim as a list (its `roles` claim, or a `contains` rule's): a string
+   * value goes out only when its elements are the space-separated words the policy judged.
+   */
+  readonly list: boolean;
 }
 
 export interface CompiledMutation {
@@ -38,20 +43,36 @@ export const DEFAULT_IDENTITY: IdentityConfig = Object.freeze(identitySchema.par
  */
 export function compileMutation(route: RouteConfig, identity: IdentityConfig = DEFAULT_IDENTITY): CompiledMutation {
   const mapping = route.forward?.identity_headers ?? identity.headers;
+  const auth = route.auth;
+  const lists = listClaims(auth);
   const seen = new Set<string>();
   const headers: IdentityHeader[] = [];
   for (const [name, claim] of Object.entries(mapping)) {
     const lower = name.toLowerCase();
     if (seen.has(lower)) continue;
     seen.add(lower);
-    headers.push(Object.freeze({ name: lower, path: compileClaimPath(claim), scope: claim === 'scope' }));
+    const path = compileClaimPath(claim);
+    // by its keys, so a quoted spelling (`'"scp"'`) is the scope claim too
+    const scope = path.segments.length === 1 && (path.segments[0] === 'scope' || path.segments[0] === 'scp');
+    headers.push(Object.freeze({ name: lower, path, scope, list: scope || lists.has(pathKey(path)) }));
   }
   const strip = route.forward?.authorization === 'strip';
-  const auth = route.auth;
   const tokenHeader = strip && auth !== undefined && auth !== 'none' ? auth.token_sources?.header?.toLowerCase() ?? null : null;
   const tokenCookie = strip && auth !== undefined && auth !== 'none' ? auth.token_sources?.cookie ?? null : null;
   return Object.freeze({ stripAuthorization: strip, stripTokenHeader: tokenHeader, stripTokenCookie: tokenCookie, headers: Object.freeze(headers) });
 }
+
+/** The claims a route's policy reads as space-separated lists: its `roles` claim and its `contains` rules' (by pathKey). */
+function listClaims(auth: RouteConfig['auth']): Set<string> {
+  const out = new Set<string>();
+  if (auth === undefined || auth === 'none') return out;
+  if (auth.roles !== undefined) out.add(pathKey(compileClaimPath(auth.roles.claim ?? 'roles')));
+  for (const c of auth.claims ?? []) if (c.contains !== undefined) out.add(pathKey(compileClaimPath(c.claim)));
+  return out;
+}
+
+/** A path by its keys (quoted or not): two spellings of one claim are one list (when unsure, stricter). */
+const pathKey = (p: ClaimPath): string => JSON.stringify(p.segments);
 
 /** Anything but HTAB and printable ASCII: the common case passes with one scan. */
 const UNUSUAL = /[^\x09\x20-\x7e]/;
@@ -133,6 +154,7 @@ export function mutate(ctx: RequestContext, out: string[], m: CompiledMutation |
 }
 
 const identityMemo = new IdentityMemo();
+const SCOPE_PATH = compileClaimPath('scope');
 
 /** The identity headers of `p` under `m`, as flat name/value pairs (claims that must not be forwarded left out). */
 function identityPairs(p: Principal, m: CompiledMutation): string[] {
@@ -141,11 +163,16 @@ function identityPairs(p: Principal, m: CompiledMutation): string[] {
   const hs = m.headers;
   for (let i = 0; i < hs.length; i++) {
     const h = hs[i]!;
-    let claim = resolveClaim(p.claims, h.path);
-    // the scopes the policy judged: the `scope` string as written, else the parsed `scp`; a
-    // `scope` of another type (an array) gave the policy no scopes, so it gives the upstream none
-    if (h.scope && typeof claim !== 'string') claim = p.scopes.length > 0 ? p.scopes : undefined;
-    const value = identityHeaderValue(claim, h.scope);
+    let claim: unknown;
+    if (h.scope) {
+      // the scopes the policy judged, whichever of `scope` and `scp` the header names: the `scope`
+      // string as written, else the parsed `scp`; a `scope` of another type (an array) gave the policy
+      // no scopes of its own, so it gives the upstream none (before, an `scp` header carried the `scp`
+      // claim even beside a `scope` string the policy had judged instead)
+      claim = resolveClaim(p.claims, SCOPE_PATH);
+      if (typeof claim !== 'string') claim = p.scopes.length > 0 ? p.scopes : undefined;
+    } else claim = resolveClaim(p.claims, h.path);
+    const value = identityHeaderValue(claim, h.list);
     if (value !== null) out.push(h.name, value);
   }
   return out;

@@ -9,7 +9,16 @@ import { IDENTITY_ASSERTION_HEADERS } from '../config/untrusted-headers.js';
 interface Problem { readonly path: string; readonly message: string }
 
 /** Claims a minted token sets itself; `internal_tokens.claims` may not name them. */
-export const RESERVED_CLAIMS: ReadonlySet<string> = new Set(['iss', 'sub', 'aud', 'exp', 'iat', 'nbf', 'jti', 'scope', 'client_id', 'typ']);
+export const RESERVED_CLAIMS: ReadonlySet<string> = new Set(['iss', 'sub', 'aud', 'exp', 'iat', 'nbf', 'jti', 'scope', 'client_id', 'typ', 'portcullis_src']);
+
+/**
+ * Inbound claims a minted token must not carry, and why: each would tell the upstream something the
+ * policy did not judge or the proxy cannot stand behind (before, `check-config` took them).
+ */
+const NOT_COPIED: ReadonlyMap<string, string> = new Map([
+  ['scp', "the minted token's scope carries the scopes the policy judged, an inbound scp beside it could name others"],
+  ['cnf', "it binds the inbound token to the client's key (DPoP, mTLS), which the proxy cannot prove to the upstream"],
+]);
 
 const isUrl = (s: string): boolean => /^https?:\/\//i.test(s);
 
@@ -61,6 +70,8 @@ export function checkS2sConfig(cfg: Config): Problem[] {
     }
     (it.claims ?? []).forEach((c, j) => {
       if (RESERVED_CLAIMS.has(c)) out.push({ path: `internal_tokens.claims[${j}]`, message: `"${c}" is set by the proxy itself` });
+      const why = NOT_COPIED.get(c);
+      if (why !== undefined) out.push({ path: `internal_tokens.claims[${j}]`, message: `"${c}" is not copied: ${why}` });
     });
   }
   for (const [name, up] of Object.entries(cfg.upstreams ?? {})) {

@@ -50,6 +50,12 @@ const BAD: Array<[string, Record<string, unknown>]> = [
   ['azp with a DEL inside', { client_id: undefined, azp: 'web\u007f' }],
   ['client_id with an ESC inside', { client_id: 'web\u001b[0m' }],
   ['sub with a LF inside', { sub: 'bob\nalice' }],
+  // Unicode white space at an end: an app trimming with .NET Trim(), Python strip() or Java strip() reads `bob`
+  ['sub with a trailing no-break space', { sub: 'bob\u00a0' }],
+  ['sub with a trailing zero-width no-break space (BOM)', { sub: 'bob\ufeff' }],
+  ['cid with a leading ideographic space', { client_id: undefined, cid: '\u3000app-okta' }],
+  ['azp with a trailing NEL (U+0085)', { client_id: undefined, azp: 'web\u0085' }],
+  ['client_id with a leading em space', { client_id: '\u2003web' }],
 ];
 
 describe('client_id, azp and cid: one rule', () => {
@@ -60,6 +66,15 @@ describe('client_id, azp and cid: one rule', () => {
     const seen = (r.json as { headers: Record<string, string> }).headers;
     expect(seen['x-cid']).toBe('app-okta');
     expect(seen['x-auth-client-id']).toBeUndefined();
+  });
+
+  it('control: inner no-break and ideographic spaces are part of the value, passed as its UTF-8 bytes', async () => {
+    const token = await as.issueJwt({ sub: 'Jos\u00e9\u00a0Mar\u00eda', client_id: undefined, cid: 'app\u3000okta' });
+    const r = await call(`${proxy.url}/app/x`, { token });
+    expect(r.status, r.text).toBe(200);
+    const headers = (r.json as { headers: Record<string, string> }).headers;
+    expect(Buffer.from(headers['x-auth-subject']!, 'latin1').toString('utf8')).toBe('Jos\u00e9\u00a0Mar\u00eda');
+    expect(Buffer.from(headers['x-cid']!, 'latin1').toString('utf8')).toBe('app\u3000okta');
   });
 
   it('control: inner spaces and tabs in a client id are one value, passed as written', async () => {

@@ -168,6 +168,34 @@ describe('authorize: claim predicates and roles', () => {
     expect(check(ns, principal({ 'https://example.com/tenant': 'acme' }))).toBe(CONTINUE);
   });
 
+  it('a role or contains value with a space is no word of a string claim (two words of it are two roles)', () => {
+    const any = { roles: { any: ['Domain Admins'] } };
+    expect(reasonOf(check(any, principal({ roles: 'Domain Admins' })))).toBe('roles_mismatch:roles');
+    expect(reasonOf(check(any, principal({ roles: 'users Domain Admins' })))).toBe('roles_mismatch:roles');
+    expect(check(any, principal({ roles: ['users', 'Domain Admins'] }))).toBe(CONTINUE);
+    const contains = { claims: [{ claim: 'groups', contains: 'a b' }] };
+    expect(reasonOf(check(contains, principal({ groups: 'x a b' })))).toBe('claim_mismatch:groups');
+    expect(reasonOf(check({ claims: [{ claim: 'groups', contains: ' b' }] }, principal({ groups: 'a  b' })))).toBe('claim_mismatch:groups');
+    expect(check(contains, principal({ groups: ['a b'] }))).toBe(CONTINUE);
+  });
+
+  it('a literal dotted key beside a different nested claim passes no rule but exists, and explain says why', () => {
+    const both = principal({ 'realm_access.roles': ['admin'], realm_access: { roles: ['user'] } });
+    expect(reasonOf(check({ roles: { claim: 'realm_access.roles', any: ['admin'] } }, both))).toBe('roles_mismatch:realm_access.roles');
+    expect(reasonOf(check({ roles: { claim: 'realm_access.roles', any: ['user'] } }, both))).toBe('roles_mismatch:realm_access.roles');
+    expect(reasonOf(check({ claims: [{ claim: 'realm_access.roles', exists: false }] }, both))).toBe('claim_mismatch:realm_access.roles');
+    expect(check({ claims: [{ claim: 'realm_access.roles', exists: true }] }, both)).toBe(CONTINUE);
+    const tier = principal({ 'a.b': 'gold', a: { b: 'free' } });
+    for (const t of [{ equals: 'gold' }, { equals: 'free' }, { one_of: ['gold', 'free'] }, { contains: 'gold' }]) {
+      expect(reasonOf(check({ claims: [{ claim: 'a.b', ...t }] }, tier)), JSON.stringify(t)).toBe('claim_mismatch:a.b');
+    }
+    // the same value in both (arrays compared element by element) is no ambiguity
+    expect(check({ roles: { claim: 'realm_access.roles', any: ['admin'] } }, principal({ 'realm_access.roles': ['admin'], realm_access: { roles: ['admin'] } }))).toBe(CONTINUE);
+    const why = explainPolicy(policyOf({ roles: { claim: 'realm_access.roles', any: ['admin'] } }), both, null).at(-1)!;
+    expect(why.ok).toBe(false);
+    expect(why.why).toContain('ambiguous');
+  });
+
   it('roles all / any at a dotted claim', () => {
     const all = { roles: { claim: 'realm_access.roles', all: ['reader', 'writer'] } };
     expect(check(all, principal({ realm_access: { roles: ['writer', 'reader', 'x'] } }))).toBe(CONTINUE);

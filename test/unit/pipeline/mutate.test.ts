@@ -39,6 +39,25 @@ describe('mutate: identity headers', () => {
     expect(run({}, p)).toEqual(['x-auth-subject', 'c']);
   });
 
+  it('an scp header (any spelling) carries the scopes the policy judged: the scope string beside a disagreeing scp', () => {
+    const p: Principal = { ...principal({ sub: 'c', scope: 'read', scp: ['read', 'admin'] }), scopes: ['read'] };
+    const fwd = { forward: { identity_headers: { 'X-Scp': 'scp', 'X-Quoted': '"scp"' } } };
+    expect(run({}, p, fwd)).toEqual(['x-scp', 'read', 'x-quoted', 'read']);
+    const only: Principal = { ...principal({ sub: 'c', scp: 'read write' }), scopes: ['read', 'write'] };
+    expect(run({}, only, fwd)).toEqual(['x-scp', 'read write', 'x-quoted', 'read write']);
+  });
+
+  it('a string claim the route reads as a list (roles, contains) goes out only as its judged words', () => {
+    const fwd = { forward: { identity_headers: { 'X-Roles': 'roles', 'X-Groups': 'groups', 'X-Name': 'name' } } };
+    const auth = { roles: { any: ['reader'] }, claims: [{ claim: 'groups', contains: 'staff' }] };
+    const p = principal({ roles: 'reader x,admin', groups: 'staff x\tadmin', name: 'Doe, John' });
+    // name is judged by no rule: one value, as written
+    expect(run(auth, p, fwd)).toEqual(['x-name', 'Doe, John']);
+    expect(run(auth, principal({ roles: 'reader writer', groups: 'staff' }), fwd)).toEqual(['x-roles', 'reader writer', 'x-groups', 'staff']);
+    // a route that judges neither forwards them as one value each, as before
+    expect(run({}, p, fwd)).toEqual(['x-roles', 'reader x,admin', 'x-groups', 'staff x\tadmin', 'x-name', 'Doe, John']);
+  });
+
   it('skips objects, null, missing claims and non-scalar array elements', () => {
     const out = run({}, principal({ sub: { id: 1 }, scope: null, client_id: ['a', { x: 1 }, ['b'], 2] }));
     expect(out).toEqual(['x-auth-client-id', 'a 2']);

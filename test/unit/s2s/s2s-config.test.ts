@@ -91,6 +91,13 @@ describe('s2s config', () => {
       'internal_tokens.rotate_after_s: only for generated keys: a key_file rotates by replacing the file and reloading',
       'internal_tokens.claims[1]: "aud" is set by the proxy itself',
     ]);
+    // an inbound scp beside the minted scope (the scopes the policy judged) would name others to an upstream
+    // reading scp (Microsoft.Identity.Web); an inbound cnf binds the minted token to the client's key
+    expect(errors({ internal_tokens: { issuer: 'https://p', claims: ['scp', 'cnf', 'portcullis_src', 'tenant'] }, routes: [route({})] })).toEqual([
+      'internal_tokens.claims[0]: "scp" is not copied: the minted token\'s scope carries the scopes the policy judged, an inbound scp beside it could name others',
+      'internal_tokens.claims[1]: "cnf" is not copied: it binds the inbound token to the client\'s key (DPoP, mTLS), which the proxy cannot prove to the upstream',
+      'internal_tokens.claims[2]: "portcullis_src" is set by the proxy itself',
+    ]);
     expect(errors({ internal_tokens: { issuer: 'https://p', rotate_after_s: 30 }, routes: [route({})] }))
       .toEqual(['internal_tokens.rotate_after_s: must exceed publish_ahead_s (60): a key is published that long before it signs']);
   });
