@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { REVOCATION_KINDS, type RevocationKind } from '../protocol/subjects.js';
 import type { RevocationRecord } from '../protocol/messages.js';
 import { parseTime } from './revocation-time.js';
-import { carriesCompactToken, isCompactToken } from '../../node/contracts/index.js';
+import { carriesCompactToken, CUT_AHEAD_S, isCompactToken } from '../../node/contracts/index.js';
 
 /** What a caller may send. Times are epoch seconds, ISO 8601 or `now`. */
 export interface RevocationRequest {
@@ -50,8 +50,8 @@ export interface BuildContext {
 /** A complete record, or every problem found. */
 export type BuildResult = { readonly ok: true; readonly record: RevocationRecord } | { readonly ok: false; readonly errors: readonly string[] };
 
-/** Clock skew allowed between hosts for `before`, seconds. */
-export const SKEW_S = 60;
+/** Clock skew allowed between hosts for `before`, seconds (the cut an identity-provider event may carry ahead, too). */
+export const SKEW_S = CUT_AHEAD_S;
 const FIELDS = ['kind', 'value', 'issuer', 'before', 'exp', 'reason'] as const;
 const KINDS: ReadonlySet<string> = new Set(REVOCATION_KINDS);
 const HEX64 = /^[0-9a-fA-F]{64}$/;

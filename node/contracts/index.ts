@@ -8,6 +8,7 @@ export type { IntrospectionResult, IntrospectionSharing, IntrospectionCacheLink 
 export type { ReplayVerdict, ReplayClaims, ReplayPeers, ReplaySharing } from './replay-sharing.js';
 export type { ClusterStatus } from './cluster-status.js';
 export type { PublishOutcome, RevocationInput, RevocationPublisher } from './revocation-publisher.js';
+export { CUT_AHEAD_S } from './revocation-publisher.js';
 export { MIN_KEY_BYTES } from './bus-key.js';
 export type { PolicyVersion } from './policy-version.js';
 export { shownEnvName } from './env-name.js';

@@ -2,6 +2,13 @@
 // node/events validates the event and hands the revocation to the one publisher the cluster
 // member owns (the same path as POST /revocations: store, JetStream, every member, live connections).
 
+/**
+ * How far past this host's clock a cut (`before`) may lie, s (the admin API's rule too). An event's cut is
+ * its own time — the identity provider's clock, the one its tokens' `iat` are stamped with — up to this far
+ * ahead: capped at this host's now, an OP whose clock ran ahead had its last tokens before the logout escape it.
+ */
+export const CUT_AHEAD_S = 60;
+
 /** A revocation as node/events asks for it (cluster/revocation's request shape). */
 export interface RevocationInput {
   readonly kind: 'sub' | 'sid';

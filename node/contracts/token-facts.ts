@@ -87,17 +87,30 @@ export const factIat = (v: unknown): number | undefined => (typeof v === 'number
 const str = factString;
 
 /**
- * A token whose `sub`, `jti`, `client_id`, `azp`, `cid` or `sid` is present but not a string, has a space
- * or tab at either end, or holds a control character (RFC 7519 §4.1.2, §4.1.7, RFC 9068 §2.2, OIDC; `cid`
- * is Okta's client id, a revocation key like the other two — clientOf): its identity header would show
- * `123`, `alice` or nothing at all while a revocation by that sub, client or session (string keys, below)
- * could never match it. Refused, as is a malformed `portcullis_src` (the inbound token an internal token
- * was derived from: its revocation must reach it).
+ * A token whose `sub`, `jti`, `client_id`, `azp`, `cid`, `appid` or `sid` is present but not a string, has a
+ * space or tab at either end, or holds a control character (RFC 7519 §4.1.2, §4.1.7, RFC 9068 §2.2, OIDC; `cid`
+ * is Okta's client id and `appid` Microsoft Entra ID v1's, revocation keys like the other two — clientOf): its
+ * identity header would show `123`, `alice` or nothing at all while a revocation by that sub, client or session
+ * (string keys, below) could never match it. Refused too: a token whose client claims name two different clients
+ * (clientsDisagree), and a malformed `portcullis_src` (the inbound token an internal token was derived from: its
+ * revocation must reach it).
  */
 export function identityClaimsMalformed(p: Readonly<Record<string, unknown>>): boolean {
-  return notString(p.sub) || notString(p.jti) || notString(p.client_id) || notString(p.azp) || notString(p.cid) || notString(p.sid)
-    || (p[PARENT_CLAIM] !== undefined && parentFacts(p[PARENT_CLAIM]) === null);
+  return notString(p.sub) || notString(p.jti) || notString(p.client_id) || notString(p.azp) || notString(p.cid) || notString(p.appid) || notString(p.sid)
+    || clientsDisagree(p) || (p[PARENT_CLAIM] !== undefined && parentFacts(p[PARENT_CLAIM]) === null);
 }
+
+/**
+ * Two of `client_id`, `azp`, `cid`, `appid` name different clients: the token's revocation key is one of them
+ * (clientOf), so `revoke --client` of the other answered 201 and never reached it. Which client the token
+ * belongs to cannot be told here, so it is refused (closed). Allocates nothing; the common token has one.
+ */
+function clientsDisagree(p: Readonly<Record<string, unknown>>): boolean {
+  const first = clientOf(p);
+  if (first === undefined) return false;
+  return differs(p.client_id, first) || differs(p.azp, first) || differs(p.cid, first) || differs(p.appid, first);
+}
+const differs = (v: unknown, first: string): boolean => typeof v === 'string' && v.length > 0 && v !== first;
 /**
  * Not a string, one with a space or tab at either end, or one with a control character: an identity
  * header drops the ends (HTTP trims a field value), so the upstream would read `bob` for a token of
@@ -119,9 +132,10 @@ const isOws = (c: number): boolean => c === 0x20 || c === 0x09;
 
 /**
  * The token's client as a revocation key: `client_id` (RFC 9068), else `azp` (OIDC, Auth0, Keycloak), else
- * `cid` (Okta) — a `client_id` revocation must reach a client however its issuer names it.
+ * `cid` (Okta), else `appid` (Microsoft Entra ID v1) — a `client_id` revocation must reach a client however its
+ * issuer names it. A token whose claims name two different clients never gets here (identityClaimsMalformed).
  */
-export const clientOf = (claims: Readonly<Record<string, unknown>>): string | undefined => str(claims.client_id) ?? str(claims.azp) ?? str(claims.cid);
+export const clientOf = (claims: Readonly<Record<string, unknown>>): string | undefined => str(claims.client_id) ?? str(claims.azp) ?? str(claims.cid) ?? str(claims.appid);
 
 /** Build TokenFacts from claims (strings and numbers only; anything else is left out). */
 export function tokenFacts(tokenHash: string, claims: Readonly<Record<string, unknown>>, kid: string | null | undefined, iss: string): TokenFacts {

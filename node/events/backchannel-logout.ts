@@ -4,7 +4,7 @@
 // to the token's `iat` — is revoked through the member's one revocation publisher.
 import { createHash } from 'node:crypto';
 import type { IssuerConfig } from '../config/index.js';
-import type { RevocationInput, RevocationPublisher } from '../contracts/index.js';
+import { CUT_AHEAD_S, type RevocationInput, type RevocationPublisher } from '../contracts/index.js';
 import { parseCompact, type JwksActor } from '../jwt/index.js';
 import type { Logger } from '../log.js';
 import { checkJws } from './jws-check.js';
@@ -75,7 +75,7 @@ export async function handleLogout(name: string, issuer: IssuerConfig, actor: Jw
   // a session names exactly what was logged out; without one, every token of the user up to the logout
   const input: RevocationInput = logout.sid !== null
     ? { kind: 'sid', value: logout.sid, issuer: issuer.issuer, reason: 'backchannel_logout' }
-    : { kind: 'sub', value: logout.sub!, issuer: issuer.issuer, before: Math.min(Math.floor(logout.iat), nowS), reason: 'backchannel_logout' };
+    : { kind: 'sub', value: logout.sub!, issuer: issuer.issuer, before: Math.min(Math.floor(logout.iat), nowS + CUT_AHEAD_S), reason: 'backchannel_logout' };
   const out = await deps.publisher.publish(input, id);
   if (!out.ok) {
     deps.logger.error({ source: name, event: 'backchannel_logout', errors: out.errors }, 'identity-provider event not applied');

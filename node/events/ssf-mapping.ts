@@ -4,7 +4,7 @@
 // `drop_cache` → the user's cached verdicts dropped cluster-wide; `ignore` → acknowledged, counted.
 // Subject identifiers (RFC 9493): iss_sub, email, opaque, complex (user/session).
 import { STANDARD_EVENT_TYPES, type EventActionName, type EventSourceConfig } from '../config/index.js';
-import type { RevocationInput } from '../contracts/index.js';
+import { CUT_AHEAD_S, type RevocationInput } from '../contracts/index.js';
 import type { SecurityEvent } from './ssf-set.js';
 
 const CAEP = 'https://schemas.openid.net/secevent/caep/event-type/';
@@ -83,7 +83,7 @@ function simple(id: Record<string, unknown> | null, src: EventSourceConfig): { k
   }
 }
 
-/** The action for `ev` from source `name`; `nowS` bounds the event time (a cut never lies in the future). */
+/** The action for `ev` from source `name`; `nowS` bounds the event time (a cut lies at most CUT_AHEAD_S in the future). */
 export function mapEvent(name: string, ev: SecurityEvent, src: EventSourceConfig, nowS: number): EventAction {
   if (ev.type === SSF_VERIFICATION) return { kind: 'accept', result: 'verification' };
   const action = actionOf(src, ev.type);
@@ -91,7 +91,8 @@ export function mapEvent(name: string, ev: SecurityEvent, src: EventSourceConfig
   // an event time below 0 is no time (the revocation publisher refuses it): read as absent, so the event still revokes
   const stamp = ev.body.event_timestamp;
   const ts = typeof stamp === 'number' && Number.isFinite(stamp) && stamp >= 0 ? stamp : ev.iat;
-  const before = Math.min(Math.floor(ts), nowS);
+  // the transmitter's clock, as its tokens' iat: capped at our now, an event from a clock ahead missed the tokens issued just before it
+  const before = Math.min(Math.floor(ts), nowS + CUT_AHEAD_S);
   const reason = `ssf:${name}:${eventName(ev.type)}`;
   const subject = ev.subject;
   // complex subjects (RFC 9493 §3.3, SSF 1.0 §3): a session names exactly what ended, for `session`

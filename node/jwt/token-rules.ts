@@ -116,7 +116,7 @@ function isNumericDate(v: unknown): v is number {
 export function checkClaims(p: Record<string, unknown>, policy: IssuerPolicy, now: number): RuleFailure | null {
   if (p.iss !== policy.issuer) return fail('wrong_issuer', 'token issuer does not match');
   if (notAnAccessToken(p)) return fail('bad_typ', 'token carries ID token claims (at_hash, c_hash, s_hash or typ)');
-  if (identityClaimsMalformed(p)) return fail('malformed', 'token sub, jti, client_id, azp, cid or sid is not a string, has whitespace at an end or a control character, or portcullis_src is malformed');
+  if (identityClaimsMalformed(p)) return fail('malformed', 'token sub, jti, client_id, azp, cid, appid or sid is not a string, has whitespace at an end or a control character, its client claims name two different clients, or portcullis_src is malformed');
   const aud = p.aud;
   if (typeof aud === 'string') {
     if (!policy.audiences.includes(aud)) return fail('wrong_audience', 'token audience does not match');

@@ -162,13 +162,15 @@ function checkParsed(token: string, now: number, state: IssuerState, parsed: Par
  * After a good signature: the claims rules, then the success answer (no closure per token), with
  * the digest of the token's ECDSA twin so a revocation by either spelling's hash refuses both.
  * `kid` is the header's, else the verifying key's own: a token without a kid header that the one
- * key of its type verified is still "signed by that key" for a revocation by kid.
+ * key of its type verified is still "signed by that key" for a revocation by kid. A key published
+ * without a kid goes by its id, `~` + its RFC 7638 thumbprint (jwk-set.ts, the `jwks loaded` log line):
+ * before, its tokens carried no kid and no `revoke --kid` could reach them.
  */
 function finish(token: string, now: number, policy: IssuerPolicy, parsed: ParsedToken, entry: KeyEntry): VerifyResult {
   const bad = checkClaims(parsed.payload, policy, now);
   if (bad !== null) return bad;
   const h = parsed.header.kid;
-  const kid = typeof h === 'string' ? h : typeof entry.jwk.kid === 'string' ? entry.jwk.kid : null;
+  const kid = typeof h === 'string' ? h : entry.id;
   return { ok: true, claims: parsed.payload, kid, keyId: entry.ref, twin: twinDigest(token, parsed.header.alg as string) };
 }
 

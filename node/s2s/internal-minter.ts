@@ -53,7 +53,7 @@ export function introspectionRecheckS(config: Pick<Config, 'issuers'>): Readonly
 export function internalClaims(p: Principal, audience: string, cfg: Pick<InternalTokensConfig, 'issuer' | 'max_ttl_s' | 'claims'>, nowS: number, jti: string, recheckS?: number): Record<string, unknown> {
   const c = p.claims;
   const sub = typeof c.sub === 'string' ? c.sub : undefined;
-  const clientId = clientOf(c); // client_id, else azp, else cid (Okta): the client a revocation names
+  const clientId = clientOf(c); // client_id, else azp, else cid (Okta), else appid (Entra ID v1): the client a revocation names
   const scope = typeof c.scope === 'string' ? c.scope : p.scopes.length > 0 ? p.scopes.join(' ') : undefined;
   const out: Record<string, unknown> = {
     iss: cfg.issuer,

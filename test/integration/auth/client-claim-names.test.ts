@@ -1,7 +1,7 @@
 // The token's client is one revocation key whether the issuer names it `client_id` (RFC 9068), `azp`
-// (OIDC) or `cid` (Okta): all three follow one rule — a string without a space or tab at either end and
-// without a control character — or the token is refused (401), in a JWT and an introspection answer
-// alike. Before, a bad `cid` passed (numeric, padded, with a CTL) while the same `azp` was refused.
+// (OIDC), `cid` (Okta) or `appid` (Entra ID v1): all four follow one rule — a string without a space or
+// tab at either end and without a control character, all naming one client — or the token is refused
+// (401), in a JWT and an introspection answer alike. Before, a bad `cid` passed (numeric, padded, with a CTL) while the same `azp` was refused.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
@@ -56,6 +56,10 @@ const BAD: Array<[string, Record<string, unknown>]> = [
   ['cid with a leading ideographic space', { client_id: undefined, cid: '\u3000app-okta' }],
   ['azp with a trailing NEL (U+0085)', { client_id: undefined, azp: 'web\u0085' }],
   ['client_id with a leading em space', { client_id: '\u2003web' }],
+  ['appid a number', { client_id: undefined, appid: 42 }],
+  ['appid with a trailing space', { client_id: undefined, appid: 'app-entra ' }],
+  ['client_id and azp naming two clients', { client_id: 'web', azp: 'other-app' }],
+  ['cid and appid naming two clients', { client_id: undefined, cid: 'app-okta', appid: 'app-entra' }],
 ];
 
 describe('client_id, azp and cid: one rule', () => {

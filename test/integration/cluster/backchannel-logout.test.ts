@@ -104,6 +104,19 @@ describe('OpenID Connect back-channel logout across members', () => {
     expect((await get(A, await as.issueJwt({ sub: 'erin' }))).status).toBe(200);
   });
 
+  it('an OP whose clock runs ahead (within clock_skew_s): a sub-only logout refuses the tokens it issued before the logout', async () => {
+    // the OP stamps with its own clock, 20 s ahead of the members': its tokens are accepted (iat within the skew)
+    const ahead = Math.floor(Date.now() / 1000) + 20;
+    const issuedBefore = await as.issueJwt({ sub: 'grace', iat: ahead - 3, exp: ahead + 300 });
+    expect((await get(A, issuedBefore)).status).toBe(200);
+    expect((await logout(B, `logout_token=${await logoutToken({ sub: 'grace', sid: undefined, iat: ahead })}`)).status).toBe(200);
+    // before, the cut was the member's now (20 s earlier than the OP's logout): this token passed until its exp
+    await waitFor('grace revoked at A', async () => revoked(await get(A, issuedBefore)), 5_000);
+    expect(revoked(await get(B, issuedBefore))).toBe(true);
+    // one the OP issues after the logout (by its clock) still passes
+    expect((await get(A, await as.issueJwt({ sub: 'grace', iat: ahead + 2, exp: ahead + 300 }))).status).toBe(200);
+  });
+
   it('a sid the OP makes a signed handle (shaped like a JWS) is logged out like any other: its tokens are refused', async () => {
     // what POST /revocations refuses as a pasted raw token; here it is the claim value the session's tokens carry
     const b64 = (o: unknown): string => Buffer.from(JSON.stringify(o)).toString('base64url');

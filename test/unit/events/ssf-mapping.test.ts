@@ -46,10 +46,13 @@ describe('SSF event → revocation', () => {
       .toEqual({ kind: 'revoke', input: { kind: 'sub', value: 'u1', issuer: 'https://as.example', before: NOW - 100, reason: 'ssf:tx:session_revoked' } });
   });
 
-  it('credential-change and the RISC account events revoke the user; an event time in the future is cut to now', () => {
+  it('credential-change and the RISC account events revoke the user; an event time in the future is cut to now + 60 s', () => {
     for (const t of [`${CAEP}credential-change`, `${RISC}account-disabled`, `${RISC}account-purged`, `${RISC}credential-compromise`, `${RISC}sessions-revoked`]) {
       const a = mapEvent('tx', ev(t, issSub, { event_timestamp: NOW + 500 }), src, NOW);
-      expect(a).toMatchObject({ kind: 'revoke', input: { kind: 'sub', value: 'u1', before: NOW } });
+      expect(a).toMatchObject({ kind: 'revoke', input: { kind: 'sub', value: 'u1', before: NOW + 60 } });
+      // a transmitter whose clock runs 20 s ahead: its time is the one its tokens' iat were stamped with, kept as it is
+      // (before, cut to our now: the user's tokens issued in those 20 s by its clock escaped the revocation)
+      expect(mapEvent('tx', ev(t, issSub, { event_timestamp: NOW + 20 }), src, NOW)).toMatchObject({ kind: 'revoke', input: { kind: 'sub', before: NOW + 20 } });
     }
     // below 0 is no time: the SET's iat stands in (the publisher would refuse a negative cut, revoking nothing)
     expect(mapEvent('tx', ev(`${RISC}account-disabled`, issSub, { event_timestamp: -1 }), src, NOW)).toMatchObject({ kind: 'revoke', input: { kind: 'sub', before: NOW - 10 } });
