@@ -7,12 +7,14 @@
 // than every one heard from that id nor newer by (startedAt, seq) is a replay, and so is a `member.left`
 // signed before that member's process started (a restart under the same id): ignored and counted. A
 // heartbeat carrying this member's own id from another process is a duplicate `cluster.member_id`. The view
-// holds at most MAX_VIEW_MEMBERS ids, whoever signs: a new id past that is refused and counted.
+// holds at most MAX_VIEW_MEMBERS ids, whoever signs: a new id past that is refused and counted; an id that is no
+// subject token (no member makes one) is refused as invalid.
 // A new member is answered with a heartbeat at once, and the view counts as settled (and, once the bus ever
 // connected, converged: ownership counts) a round and a half after the bus connected. Liveness (lastSeen, expiry,
 // late rounds) runs on the monotonic clock; only start and signing times, which cross the wire, are wall clock.
 import { hostname } from 'node:os';
 import type { MessageBus } from '../protocol/message-bus.js';
+import { isMemberIdToken } from '../protocol/subjects.js';
 import type { BusMessage, MemberPolicyStatus, MemberRole } from '../protocol/messages.js';
 import { MAX_PEER_INTERVAL_MS, MAX_VIEW_MEMBERS, SERVING, type MemberInfo } from './member-info.js';
 export type { MemberInfo } from './member-info.js';
@@ -256,6 +258,8 @@ export class Membership {
           if (m.startedAt !== this.startedAt || m.pid !== process.pid || m.host !== hostname()) this.idConflict(m);
           return;
         }
+        // no member makes such an id: one that is no subject token could own keys whose owner request cannot even be addressed
+        if (!isMemberIdToken(m.id)) { this.opts.bus.rejectInvalid(this.opts.bus.subjects.members, m.type); return; }
         // a process cannot have started after it signed: such a beat (its startedAt would order every real one before it) is refused
         if (signedAt !== null && m.startedAt > signedAt) { this.opts.bus.rejectInvalid(this.opts.bus.subjects.members, m.type); return; }
         // a captured authentic heartbeat replayed (fresh for max_age_ms) must not keep a dead member in the view
