@@ -7,7 +7,7 @@ import type { AdminHandler } from '../node/admin/admin-server.js';
 import type { Config } from '../node/config/index.js';
 import type { Logger } from '../node/log.js';
 import { IntrospectionSync, type IntrospectionSyncOptions } from './cache-sync/index.js';
-import { Membership, configuredMemberId, newMemberId } from './membership/index.js';
+import { MAX_VIEW_MEMBERS, Membership, configuredMemberId, newMemberId } from './membership/index.js';
 import { busAuthFrom, Codec, MessageBus, subjects, type BusAuth } from './protocol/index.js';
 import { BusCatchUp, clusterSettings, configuredIssuers, lingerFor, PrimaryChannel, PrimaryLease, RevocationActor, revocationAdminRoutes, RevocationDirect, RevocationReceiver, RevocationStore, STREAM_AGE_MARGIN_S, takeFromPrimary, type ClusterSettings, type RetentionShort, type RevocationMode, type SkewSource } from './revocation/index.js';
 import { IpcHubTransport, IpcWorkerTransport, LocalTransport, natsConnectionOptions, NatsTransport, type Transport } from './transport/index.js';
@@ -181,6 +181,10 @@ export class ClusterNode {
     node.membership.onIdConflict((other) => {
       if (++conflicts !== 1 && conflicts % 60 !== 0) return;
       logger.error({ other_host: other.host, other_pid: other.pid, heartbeats: conflicts }, 'another process heartbeats under this member id: give each instance its own cluster.member_id (or leave it unset) — each takes the other\'s DPoP records and cache evictions for its own echo');
+    });
+    node.membership.onViewFull((refused) => {
+      if (refused !== 1 && refused % 1000 !== 0) return;
+      logger.warn({ max_members: MAX_VIEW_MEMBERS, refused }, 'member view full: heartbeats of new member ids refused (invented ids from a bus key holder, or a cluster of more processes than the view holds)');
     });
     node.membership.start();
     logger.info({ mode, role: opts.role, prefix: settings.prefix, bus_auth: node.busAuthMode(), bus_key_id: auth?.keyIds().current }, 'cluster member started');

@@ -25,9 +25,10 @@ export interface LeaseRequest {
  * responders, bus down) or its cached result is refused by `bound` (counted there).
  */
 export async function askOwner(bus: MessageBus, r: LeaseRequest, now: () => number, bound: (result: IntrospectionResult, subject: string, type: string) => IntrospectionResult | null, log: Logger): Promise<LeaseAnswer | 'slow' | null> {
-  const subject = bus.subjects.introspectionOwner(r.owner);
+  let subject: string;
   let reply: BusMessage;
   try {
+    subject = bus.subjects.introspectionOwner(r.owner); // throws on an id that is no subject token: no owner to ask
     reply = await bus.request(subject, { type: 'introspection.lease', v: 1, key: r.key, issuer: r.issuer, member: r.member }, r.timeoutMs);
   } catch (err) {
     const code = (err as { code?: string }).code;

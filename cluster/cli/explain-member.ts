@@ -4,6 +4,7 @@
 import type { ExplainAnswer } from '../../node/auth/index.js';
 import type { Config } from '../../node/config/index.js';
 import { ASK_MS, isTimeout, loopbackBase } from './explain-revocations.js';
+import { printable } from './printable.js';
 
 /** The member's verdict, or why there is none. */
 export type MemberExplain =
@@ -46,10 +47,6 @@ export async function explainAtMember(config: Config, env: NodeJS.ProcessEnv, re
 const isStr = (v: unknown): v is string => typeof v === 'string';
 const strOrNull = (v: unknown): boolean => v === null || typeof v === 'string';
 
-/** Control characters as `\\uXXXX`: what a member says is printed to a terminal, never interpreted by it. */
-function printable(s: string): string {
-  return s.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-}
 
 /** The member's 200 body as an ExplainAnswer (only its fields), or null when it is not one in every field formatExplain reads. */
 function readAnswer(body: unknown): ExplainAnswer | null {

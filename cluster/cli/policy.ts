@@ -9,6 +9,7 @@ import { busAuthFrom, type BusAuth } from '../protocol/index.js';
 import { clusterSettings } from '../revocation/index.js';
 import { jsErrorText, natsConnectionOptions, noJetStream, noJetStreamMessage, shownServers, StreamNoLeader } from '../transport/index.js';
 import { UsageError } from './usage-error.js';
+import { printable } from './printable.js';
 import { parseCommandLine } from './command-line.js';
 
 export const POLICY_USAGE = `Usage: portcullis policy <push|status|history|rollback> --config FILE [options]
@@ -198,10 +199,11 @@ async function policyCommand(argv: string[], usage: string): Promise<void> {
           if (ctx.config.cluster.policy.source === 'file') out(`note: ${values.config} has cluster.policy.source: file — instances with it read their own file (GET /policy on each gives its digest); this lists those with source: cluster`);
           out(`latest version ${latest.version} (digest ${short(latest.entry?.digest ?? null)})`);
           out(['MEMBER', 'HOST', 'PID', 'VERSION', 'DIGEST', 'FROM', 'ERROR'].join('\t'));
-          for (const m of members) out([m.member, m.host, m.pid, m.version, short(m.digest), m.from, m.error ?? '-'].join('\t'));
+          // member ids, hosts and errors come off the bus: a key holder's escape sequence must not reach the terminal
+          for (const m of members) out([m.member, m.host, m.pid, m.version, short(m.digest), m.from, m.error ?? '-'].map((f) => printable(String(f))).join('\t'));
           out(onlyFile ? 'no member takes the cluster policy (source: cluster): nothing to compare'
             : members.length === 0 ? 'no member with cluster policy reported' : agree === true ? `all ${members.length} members run version ${latest.version}` : 'members disagree or report an error');
-          if (fromFile.length > 0) out(`${fromFile.length} instance(s) heard with policy from their own file (source: file, not compared): ${fromFile.join(', ')}`);
+          if (fromFile.length > 0) out(`${fromFile.length} instance(s) heard with policy from their own file (source: file, not compared): ${printable(fromFile.join(', '))}`);
         }
         if (agree === false) process.exitCode = 1;
       } finally { await ctx.nc.close(); }
@@ -219,7 +221,7 @@ async function policyCommand(argv: string[], usage: string): Promise<void> {
         if (values.json) out(JSON.stringify(rows));
         // an empty answer read as "the command did nothing" (or the wrong bucket): say what was found
         else if (rows.length === 0) out(`no version in ${ctx.store.bucket} yet: "portcullis policy push --config FILE" publishes the first`);
-        else for (const r of rows) out('ignored' in r ? `rev ${r.revision}\t(ignored: ${r.ignored})` : `v${r.version}\t${r.pushed_at}\t${r.pushed_by}\t${short(r.digest)}\tbased on ${r.based_on}`);
+        else for (const r of rows) out('ignored' in r ? `rev ${r.revision}\t(ignored: ${r.ignored})` : `v${r.version}\t${r.pushed_at}\t${printable(r.pushed_by)}\t${short(r.digest)}\tbased on ${r.based_on}`);
       } finally { await ctx.nc.close(); }
       return;
     }

@@ -5,6 +5,14 @@
 export const REPLAY_MEMORY_MS = 660_000;
 
 /**
+ * Most member ids whose newest heartbeat is remembered: 4 × the view's bound. Past it, the id heard longest ago that
+ * is no longer in the view is forgotten (forgetOldest): invented ids that join and fall silent in turn cannot grow
+ * the memory, and a real member is never kept out by it (only a key holder can make that churn, and it can sign
+ * any heartbeat it wants anyway).
+ */
+export const MAX_REMEMBERED_MEMBERS = 4096;
+
+/**
  * The newest heard from a member, each on its own: the highest (startedAt, seq), the latest signing time (null: unsigned IPC),
  * when it was heard, and `started`: the latest startedAt that was not ahead of this member's clock when heard (what a goodbye is judged by).
  */
@@ -31,4 +39,12 @@ export function newer(last: Newest | undefined, m: { readonly startedAt: number;
   const ahead = m.startedAt > last.startedAt || (m.startedAt === last.startedAt && m.seq > last.seq);
   const signed = signedAt === null ? last.signedAt : last.signedAt === null ? signedAt : Math.max(signedAt, last.signedAt);
   return { startedAt: ahead ? m.startedAt : last.startedAt, seq: ahead ? m.seq : last.seq, signedAt: signed, at, started };
+}
+
+/** Make room for one more id in `newest`: forget the one heard longest ago that is not in the view (`inView`). */
+export function forgetOldest(newest: Map<string, Newest>, inView: (id: string) => boolean): void {
+  let oldest: string | null = null;
+  let at = Infinity;
+  for (const [id, n] of newest) if (n.at < at && !inView(id)) { at = n.at; oldest = id; }
+  if (oldest !== null) newest.delete(oldest);
 }

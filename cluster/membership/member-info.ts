@@ -25,5 +25,13 @@ export interface MemberInfo {
  */
 export const MAX_PEER_INTERVAL_MS = 10_000;
 
+/**
+ * Most members one view holds: 1024 (every process counts: `serve --workers N` is N members). A heartbeat of a new id
+ * past it is refused and counted. Before, someone holding the bus key could announce any number of invented ids — each
+ * join re-sorts the view and tells every listener, so 6 000 of them held a member's event loop ~14 s and the view grew
+ * without bound (`test/integration/cluster/member-view-bound.test.ts`).
+ */
+export const MAX_VIEW_MEMBERS = 1024;
+
 /** Roles that serve requests (and so may own introspection keys). */
 export const SERVING: ReadonlySet<MemberRole> = new Set(['single', 'worker']);

@@ -6,16 +6,19 @@
 // one with a direct revocation listener carries its address (heartbeat v3). A heartbeat neither signed later
 // than every one heard from that id nor newer by (startedAt, seq) is a replay, and so is a `member.left`
 // signed before that member's process started (a restart under the same id): ignored and counted. A
-// heartbeat carrying this member's own id from another process is a duplicate `cluster.member_id`.
+// heartbeat carrying this member's own id from another process is a duplicate `cluster.member_id`. The view
+// holds at most MAX_VIEW_MEMBERS ids, whoever signs: a new id past that is refused and counted; an id that is no
+// subject token (no member makes one) is refused as invalid.
 // A new member is answered with a heartbeat at once, and the view counts as settled (and, once the bus ever
 // connected, converged: ownership counts) a round and a half after the bus connected. Liveness (lastSeen, expiry,
 // late rounds) runs on the monotonic clock; only start and signing times, which cross the wire, are wall clock.
 import { hostname } from 'node:os';
 import type { MessageBus } from '../protocol/message-bus.js';
+import { isMemberIdToken } from '../protocol/subjects.js';
 import type { BusMessage, MemberPolicyStatus, MemberRole } from '../protocol/messages.js';
-import { MAX_PEER_INTERVAL_MS, SERVING, type MemberInfo } from './member-info.js';
+import { MAX_PEER_INTERVAL_MS, MAX_VIEW_MEMBERS, SERVING, type MemberInfo } from './member-info.js';
 export type { MemberInfo } from './member-info.js';
-import { newer, notNewer, REPLAY_MEMORY_MS, type Newest } from './heartbeat-order.js';
+import { forgetOldest, MAX_REMEMBERED_MEMBERS, newer, notNewer, REPLAY_MEMORY_MS, type Newest } from './heartbeat-order.js';
 import { ListenerSet } from './listener-set.js';
 import { SettleWindow } from './settle-window.js';
 
@@ -72,9 +75,12 @@ export class Membership {
   /** The newest heartbeat heard per member id (kept REPLAY_MEMORY_MS past leaving the view): an older or equal one is a replay. */
   private readonly newest = new Map<string, Newest>();
   private replayed = 0;
+  /** Heartbeats of new ids refused because the view held MAX_VIEW_MEMBERS. */
+  private refused = 0;
   private idConflicts = 0;
   private readonly conflictListeners = new ListenerSet<{ readonly host: string; readonly pid: number; readonly startedAt: number }>();
   private readonly goodbyeListeners = new ListenerSet<string>();
+  private readonly fullListeners = new ListenerSet<number>();
 
   constructor(private readonly opts: MembershipOptions) {
     this.id = opts.id;
@@ -205,8 +211,13 @@ export class Membership {
     return this.conflictListeners.add(listener);
   }
 
+  /** Called with the running count each time a new member's heartbeat is refused because the view is full (MAX_VIEW_MEMBERS). Returns the unsubscribe function. */
+  onViewFull(listener: (refused: number) => void): () => void {
+    return this.fullListeners.add(listener);
+  }
+
   stats(): Record<string, number> {
-    return { members_live: this.members().length, members_joined_total: this.joined, members_expired_total: this.expired, members_expiry_rounds_skipped_total: this.roundsSkipped, heartbeats_replayed_total: this.replayed, member_id_conflicts_total: this.idConflicts };
+    return { members_live: this.members().length, members_joined_total: this.joined, members_refused_total: this.refused, members_expired_total: this.expired, members_expiry_rounds_skipped_total: this.roundsSkipped, heartbeats_replayed_total: this.replayed, member_id_conflicts_total: this.idConflicts };
   }
 
   /** Say goodbye (others drop us at once) and stop. */
@@ -224,6 +235,7 @@ export class Membership {
     this.restartListeners.clear();
     this.conflictListeners.clear();
     this.goodbyeListeners.clear();
+    this.fullListeners.clear();
   }
 
   /**
@@ -246,13 +258,18 @@ export class Membership {
           if (m.startedAt !== this.startedAt || m.pid !== process.pid || m.host !== hostname()) this.idConflict(m);
           return;
         }
+        // no member makes such an id: one that is no subject token could own keys whose owner request cannot even be addressed
+        if (!isMemberIdToken(m.id)) { this.opts.bus.rejectInvalid(this.opts.bus.subjects.members, m.type); return; }
         // a process cannot have started after it signed: such a beat (its startedAt would order every real one before it) is refused
         if (signedAt !== null && m.startedAt > signedAt) { this.opts.bus.rejectInvalid(this.opts.bus.subjects.members, m.type); return; }
         // a captured authentic heartbeat replayed (fresh for max_age_ms) must not keep a dead member in the view
         const last = this.newest.get(m.id);
         if (last !== undefined && notNewer(m, signedAt, last)) { this.replayed++; return; }
-        this.newest.set(m.id, newer(last, m, signedAt, this.now()));
         const known = this.view.has(m.id);
+        // bounded whoever signs: a key holder's invented ids must not grow the view (each join costs a pass over it)
+        if (!known && this.view.size >= MAX_VIEW_MEMBERS) { this.fullListeners.emit(++this.refused); return; }
+        if (last === undefined && this.newest.size >= MAX_REMEMBERED_MEMBERS) forgetOldest(this.newest, (id) => this.view.has(id));
+        this.newest.set(m.id, newer(last, m, signedAt, this.now()));
         this.view.set(m.id, { id: m.id, role: m.role, host: m.host, pid: m.pid, startedAt: m.startedAt, lastSeen: this.mono(), intervalMs: Math.min(m.intervalMs, MAX_PEER_INTERVAL_MS), policy: m.v === 1 ? null : m.policy, direct: m.v === 3 ? m.direct : null });
         if (!known) { this.joined++; this.recompute(); this.nudge(); }
         else this.nextExpiry = Math.min(this.nextExpiry, this.deadline(this.view.get(m.id)!));

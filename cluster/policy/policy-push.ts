@@ -57,6 +57,8 @@ export async function pushPolicy(store: PolicyStore, auth: BusAuth | null, polic
   for (let attempt = 0; ; attempt++) {
     const cur = await latestVersion(store, auth);
     if (opts.base !== undefined && opts.base !== cur.version && opts.force !== true) throw new StalePolicyBase(opts.base, cur.version);
+    // a key holder's entry numbered 2^53 − 1: the next number is no safe integer, and every member would ignore it as corrupt
+    if (!Number.isSafeInteger(cur.highest + 1)) throw new Error(`no version number is left after ${cur.highest}, the newest authentic version in the bucket (written with the bus key, not by a push): delete the bucket, remove the members' state files and restart them (README: Cluster policy)`);
     const entry = newEntry(policy, cur.highest + 1, cur.version, opts.by);
     const bytes = sealEntry(entry, store.bucket, auth);
     if (bytes.byteLength > MAX_ENTRY_BYTES) throw new Error(`the policy is too large for the bus: ${bytes.byteLength} bytes compressed, at most ${MAX_ENTRY_BYTES}`);

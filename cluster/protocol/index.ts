@@ -1,6 +1,6 @@
 // Public surface of cluster/protocol: subjects, message unions, the msgpackr codec and
 // the typed bus over a transport, and the HMAC envelope that authenticates it over NATS.
-export { REVOCATION_KINDS, subjects, type RevocationKind, type Subjects } from './subjects.js';
+export { REVOCATION_KINDS, isMemberIdToken, subjects, type RevocationKind, type Subjects } from './subjects.js';
 export { subjectMatches } from '../transport/index.js';
 export {
   MESSAGE_SPECS, parseRevocationRecord, parseWorkerChannel, revocationAdded, revocationVersion,

@@ -30,6 +30,11 @@ export interface Subjects {
 
 const TOKEN = /^[A-Za-z0-9_-]+$/;
 
+/** Can `id` be the last token of a member's request subject (`[A-Za-z0-9_-]+`, as every member id is made)? */
+export function isMemberIdToken(id: string): boolean {
+  return TOKEN.test(id);
+}
+
 /** Build the subject set for `prefix`. Throws on a prefix that is not dot-separated `[A-Za-z0-9_-]+` tokens (the config schema already enforces this). */
 export function subjects(prefix = 'portcullis'): Subjects {
   if (!prefix.split('.').every((t) => TOKEN.test(t))) throw new Error(`invalid subject prefix "${prefix}"`);

@@ -22,6 +22,8 @@ const listen = (host: string, p: number) =>
 
 /** Most worker processes `server.workers` and `serve --workers` accept. */
 export const MAX_WORKERS = 256;
+/** Most verifier threads per process (`verifier.pool_size`): piscina starts them all at once. */
+export const MAX_POOL_SIZE = 256;
 
 export const serverSchema = z.strictObject({
   listen: listen('0.0.0.0', 8080),
@@ -283,7 +285,8 @@ export const configSchema = z.strictObject({
   log: logSchema,
   tracing: tracingSchema,
   verifier: z.strictObject({
-    pool_size: z.union([z.number().int().min(1), z.literal('auto')]).default('auto'),
+    // threads per process, all started at once: at most MAX_POOL_SIZE (a pushed policy's 100 000 crashed every member at its next start)
+    pool_size: z.union([z.number().int().min(1).max(MAX_POOL_SIZE), z.literal('auto')]).default('auto'),
     cache_entries: z.number().int().min(0).default(100_000),
     cache_bytes: z.number().int().min(0).default(80 * 1024 * 1024), // 80 MiB: room for cache_entries at ~613 B each (more for larger tokens)
     // where signatures are checked: auto = measured at run time (README: Verifier placement), pool, inline

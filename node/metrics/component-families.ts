@@ -143,6 +143,7 @@ gauge('portcullis_bus_connected', '1 when connected to the bus (the lowest over 
 gauge('portcullis_bus_disconnected_seconds', 'How long the bus has been disconnected, 0 when connected (the longest over workers)', { 'cluster.bus_disconnected_ms': null }, { aggregate: 'max', scale: MS });
 gauge('portcullis_cluster_members', 'Serving members this process hears (the highest over workers)', { 'cluster.members_live': null }, { aggregate: 'max' });
 counter('portcullis_cluster_members_joined_total', 'Members that joined', { 'cluster.members_joined_total': null });
+counter('portcullis_cluster_members_refused_total', 'Heartbeats of a new member id refused because the member view already held its bound (1024 members)', { 'cluster.members_refused_total': null });
 counter('portcullis_cluster_members_expired_total', 'Members dropped for missing heartbeats', { 'cluster.members_expired_total': null });
 counter('portcullis_cluster_members_expiry_rounds_skipped_total', 'Membership expiry rounds skipped (this process was paused too long to judge others)', { 'cluster.members_expiry_rounds_skipped_total': null });
 counter('portcullis_cluster_heartbeats_replayed_total', 'Authentic heartbeats ignored as not newer than one already heard from that member (a replay)', { 'cluster.heartbeats_replayed_total': null });
