@@ -5,6 +5,7 @@
 // endpoint() before routing and hands matching calls to handle().
 import type { HttpResponse } from 'uWebSockets.js';
 import { cidrMatcher, type DecisionConfig } from '../config/index.js';
+import { pathWithoutTokens } from '../contracts/index.js';
 import { proxyError, type ProxyError } from '../errors.js';
 import { Fingerprint, type Logger } from '../log.js';
 import { forwardedClient, type Pipeline, type Snapshot } from '../pipeline/index.js';
@@ -156,7 +157,7 @@ export class DecisionEndpoints implements DecisionHost, SocketEndpoints {
     const ctx = call.ctx;
     const fp = call.fingerprint();
     this.opts.logger.info({
-      decision: call.dialect, route: ctx.route.name, method: ctx.method, path: ctx.path, status, result,
+      decision: call.dialect, route: ctx.route.name, method: ctx.method, path: pathWithoutTokens(ctx.path), status, result,
       ...(ctx.denyReason !== null ? { deny: ctx.denyReason } : {}),
       ...(ctx.principal !== null ? { sub: ctx.principal.claims.sub } : {}),
       ...(fp !== null ? { token: new Fingerprint(fp) } : {}),
@@ -175,9 +176,14 @@ export class DecisionEndpoints implements DecisionHost, SocketEndpoints {
     this.count(dialect, 'refused');
     if (!this.opts.accessLog) return;
     this.opts.logger.info({
-      decision: dialect, route: '(none)', method: call.method, path: call.path.length > 512 ? `${call.path.slice(0, 512)}…` : call.path,
+      decision: dialect, route: '(none)', method: call.method, path: cut(pathWithoutTokens(call.path)),
       status, result: 'refused', reason: err.code.slice(15).toLowerCase(), ms: Math.round((performance.now() - call.start) * 1000) / 1000,
       client: client ?? peer, ...(client !== undefined ? { peer } : {}),
     }, 'decision');
   }
+}
+
+/** A logged path: at most 512 characters (cut after a token in it is named by fingerprint). */
+function cut(p: string): string {
+  return p.length > 512 ? `${p.slice(0, 512)}…` : p;
 }

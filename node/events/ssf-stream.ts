@@ -8,7 +8,7 @@ import type { Dispatcher } from 'undici';
 import { undici } from '../lazy-packages.js';
 import { streamDelivery, type EventSourceConfig } from '../config/index.js';
 import type { RevocationPublisher } from '../contracts/index.js';
-import type { Logger } from '../log.js';
+import { loggedUrl, type Logger } from '../log.js';
 import { metadataEndpoint } from '../jwt/index.js';
 
 export const PUSH_METHOD = 'urn:ietf:rfc:8935';
@@ -261,7 +261,8 @@ export class SsfStreamManager {
     this.#delivered = delivered === null ? null : new Set(delivered);
     const d = s.delivery;
     if (this.#delivery === 'poll' && isObj(d) && typeof d.endpoint_url === 'string' && d.endpoint_url !== this.src.poll?.endpoint) {
-      throw new Error(`the stream's poll endpoint_url (${d.endpoint_url}) is not poll.endpoint`);
+      // the transmitter's URL may carry the poll key in its query (the configured URL, reordered): never shown
+      throw new Error(`the stream's poll endpoint_url (${loggedUrl(d.endpoint_url)}${/[?#@]/.test(d.endpoint_url) ? ', userinfo, query and fragment not shown' : ''}) is not poll.endpoint`);
     }
   }
 

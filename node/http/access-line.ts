@@ -4,6 +4,7 @@
 // ~2 KB of heap and ~0.6–1 µs less per response (bench/RESULTS.md, 2026-12-06 issue 13 alloc).
 import { hash } from 'node:crypto';
 import pino from 'pino';
+import { pathWithoutTokens } from '../contracts/index.js';
 import { Fingerprint, type Logger } from '../log.js';
 import type { RequestContext } from '../pipeline/index.js';
 
@@ -26,7 +27,7 @@ export function accessFields(relay: AccessLineSource, reason: string | null, ms:
   const ctx = relay.ctx;
   const tr = ctx.trace;
   return {
-    route: ctx.route.name, method: ctx.method, path: ctx.path, status: relay.status, outcome: relay.outcome,
+    route: ctx.route.name, method: ctx.method, path: pathWithoutTokens(ctx.path), status: relay.status, outcome: relay.outcome,
     ...(reason !== null ? { reason } : {}),
     ms: Math.round(ms * 1000) / 1000, upstream_ms: relay.upstreamMs < 0 ? null : Math.round(relay.upstreamMs * 1000) / 1000,
     bytes_in: relay.bytesIn, bytes_out: relay.bytesOut, client: ctx.client ?? ctx.remoteAddress,
@@ -110,7 +111,7 @@ export function accessLineWriter(logger: Logger): AccessLine {
     const time = (l[S.timeSym] as (this: unknown) => string).call(l);
     // the separators carry the quotes around a value that needs no escaping (nearly every one): fewer strings joined
     stream.write(ls + time + (l[S.chindingsSym] as string)
-      + ',"route":' + routeQ + ',"method":"' + inQuotes(ctx.method) + '","path":"' + inQuotes(ctx.path) + '","status":' + num(relay.status)
+      + ',"route":' + routeQ + ',"method":"' + inQuotes(ctx.method) + '","path":"' + inQuotes(pathWithoutTokens(ctx.path)) + '","status":' + num(relay.status)
       + ',"outcome":"' + inQuotes(relay.outcome) + (reason !== null ? '","reason":"' + inQuotes(reason) : '')
       + '","ms":' + num(Math.round(ms * 1000) / 1000) + ',"upstream_ms":' + (relay.upstreamMs < 0 ? 'null' : num(Math.round(relay.upstreamMs * 1000) / 1000))
       + ',"bytes_in":' + num(relay.bytesIn) + ',"bytes_out":' + num(relay.bytesOut) + ',"client":"' + (ctx.client === undefined ? inQuotes(ctx.remoteAddress) : inQuotes(ctx.client) + '","peer":"' + inQuotes(ctx.remoteAddress)) + '","policy":' + policyQ

@@ -5,6 +5,7 @@
 import { isIP } from 'node:net';
 import type { ServerHttp2Stream } from 'node:http2';
 import { cidrMatcher, type DecisionConfig } from '../config/index.js';
+import { pathWithoutTokens } from '../contracts/index.js';
 import { decodeCheckRequest, encodeCheckResponse, grpcFrame, originalContext, originalMethodError, ProtoError, REPORTING_HEADERS, type CheckRequest, type CheckResponse, type DecisionResult, type OriginalRequest } from '../decision/index.js';
 import { proxyError, type ProxyError } from '../errors.js';
 import { Fingerprint, type Logger } from '../log.js';
@@ -126,7 +127,7 @@ export class ExtAuthzService implements CheckHost {
     // Envoy's path carries the query, which is never logged (it may hold ?access_token=)
     const q = check.path.indexOf('?');
     const path = q === -1 ? check.path : check.path.slice(0, q);
-    this.log(status, 'refused', start, { method: check.method, path: path.length > 512 ? `${path.slice(0, 512)}…` : path, client: edge, reason: err!.code.slice(15).toLowerCase() });
+    this.log(status, 'refused', start, { method: check.method, path: cut(pathWithoutTokens(path)), client: edge, reason: err!.code.slice(15).toLowerCase() });
   }
 
   /** Resolve once no Check is being judged, or after `ms` (shutdown drain). */
@@ -150,7 +151,7 @@ export class ExtAuthzService implements CheckHost {
     const ctx = sink.ctx;
     const fp = sink.fingerprint();
     this.log(status, result, sink.start, {
-      route: ctx.route.name, method: ctx.method, path: ctx.path, client: ctx.remoteAddress,
+      route: ctx.route.name, method: ctx.method, path: pathWithoutTokens(ctx.path), client: ctx.remoteAddress,
       ...(ctx.denyReason !== null ? { deny: ctx.denyReason } : {}),
       ...(ctx.principal !== null ? { sub: ctx.principal.claims.sub } : {}),
       ...(fp !== null ? { token: new Fingerprint(fp) } : {}),
@@ -251,4 +252,9 @@ function readHeaders(h: readonly string[], out: string[], maxBytes: number): Pro
   }
   if (bytes > maxBytes) return proxyError('PORTCULLIS_ERR_HEADERS_TOO_LARGE', `request headers exceed ${maxBytes} bytes`);
   return null;
+}
+
+/** A logged path: at most 512 characters (cut after a token in it is named by fingerprint). */
+function cut(p: string): string {
+  return p.length > 512 ? `${p.slice(0, 512)}…` : p;
 }

@@ -1,6 +1,7 @@
 // The process's tracer: starts a RequestTrace per request from the client's traceparent
 // (parent-based sampling within a client budget, else a ratio of new traces), ends it with the request (server) span
 // and the upstream (client) span, and hands sampled spans to the OTLP exporter.
+import { pathWithoutTokens } from '../contracts/index.js';
 import type { Logger } from '../log.js';
 import { OtlpExporter } from './otlp-exporter.js';
 import { RequestTrace, SPAN_KIND, type Attrs, type SpanRecord } from './span.js';
@@ -128,7 +129,7 @@ export class Tracer {
     const method = known ? e.method : '_OTHER';
     const named = known ? e.method : 'HTTP';
     const attrs: Attrs = [
-      ['http.request.method', method], ['http.route', e.route], ['url.path', e.path], ['http.response.status_code', e.status],
+      ['http.request.method', method], ['http.route', e.route], ['url.path', pathWithoutTokens(e.path)], ['http.response.status_code', e.status],
       ['client.address', e.client], ['portcullis.outcome', e.outcome],
     ];
     if (e.peer !== undefined) attrs.push(['network.peer.address', e.peer]);

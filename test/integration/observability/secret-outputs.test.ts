@@ -1,6 +1,6 @@
 // Tokens and secrets in the operator-side outputs the request-path tests do not reach: the audit
 // record of POST /explain when the explained request carries its token in the query
-// (`?access_token=`), a refused revocation whose value is a raw token under a mistyped kind (or
+// (`?access_token=`) or in a path segment, a refused revocation whose value is a raw token under a mistyped kind (or
 // under a right one, or in its reason: refused, never stored),
 // `portcullis revoke --admin URL` when what answers at that URL echoes the request back, and a
 // secret pasted where a `*_env` variable name belongs; and the HTTP/2 listener's line and span for a
@@ -59,6 +59,10 @@ describe('audit records of admin calls that carry a token', () => {
     expect(await admin('/explain', { method: 'GET', path: `/q/orders#access_token=${token}` })).toBe(200);
     await waitFor('two explain records', () => records().filter((r) => r.action === 'explain').length === 2, 5_000);
     expect(records().filter((r) => r.action === 'explain').map((r) => r.detail.path)).toEqual(['/q/orders', '/q/orders']);
+    // nor a token in a path segment (a signed link): by fingerprint, as in the access line; before, written whole
+    expect(await admin('/explain', { method: 'GET', path: `/q/files/${token}` })).toBe(200);
+    await waitFor('three explain records', () => records().filter((r) => r.action === 'explain').length === 3, 5_000);
+    expect(records().filter((r) => r.action === 'explain')[2]!.detail.path).toBe(`/q/files/[token ${fp(token)}]`);
     expect(readFileSync(file, 'utf8')).not.toContain(token);
     expect(readFileSync(file, 'utf8')).not.toContain(token.split('.')[2]!);
     expect(proxy.output()).not.toContain(token.split('.')[2]!);

@@ -1,7 +1,9 @@
 // What counts as a raw token in operator-written text (node/contracts/token-shape.ts): compact JWS and
 // JWE, with or without a Bearer/DPoP prefix, are; identifiers that merely have dots or base64 are not.
+// A path as logs write it names such a token by fingerprint and keeps everything else.
+import { createHash } from 'node:crypto';
 import { describe, it, expect } from 'vitest';
-import { carriesCompactToken, isCompactToken } from '../../../node/contracts/index.js';
+import { carriesCompactToken, isCompactToken, pathWithoutTokens } from '../../../node/contracts/index.js';
 
 const b64 = (o: unknown): string => Buffer.from(JSON.stringify(o)).toString('base64url');
 const JWS = `${b64({ alg: 'RS256', kid: 'k1' })}.${b64({ sub: 'alice' })}.c2lnbmF0dXJl`;
@@ -28,5 +30,21 @@ describe('carriesCompactToken', () => {
     expect(carriesCompactToken(`leaked in ticket #42: ${JWS} (rotate)`)).toBe(true);
     expect(carriesCompactToken('compromised laptop, user alice')).toBe(false);
     expect(carriesCompactToken(`eyJub3QiOiJhbGcifQ.${b64({})}.x`)).toBe(false);
+  });
+});
+
+describe('pathWithoutTokens', () => {
+  const fp = (t: string): string => createHash('sha256').update(t).digest('hex').slice(0, 16);
+
+  it('names a JWS or a whole JWE in a path segment by fingerprint, keeping the rest of the path', () => {
+    expect(pathWithoutTokens(`/download/${JWS}/file.pdf`)).toBe(`/download/[token ${fp(JWS)}]/file.pdf`);
+    expect(pathWithoutTokens(`/a/${JWE}`)).toBe(`/a/[token ${fp(JWE)}]`);
+    expect(pathWithoutTokens(`/x/${JWS}/y/${JWS}`)).toBe(`/x/[token ${fp(JWS)}]/y/[token ${fp(JWS)}]`);
+  });
+
+  it('returns a path without a token as it is: ids, hashes, an eyJ run whose header names no alg', () => {
+    const kept = ['/orders/42', '/', '/blobs/sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08',
+      '/files/eyJhbGciOiJSUzI1NiJ9', `/x/eyJub3QiOiJhbGcifQ.${b64({})}.x`, '/q/eyJ%zz.a.b'];
+    for (const p of kept) expect(pathWithoutTokens(p), p).toBe(p);
   });
 });

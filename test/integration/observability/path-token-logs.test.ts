@@ -1,0 +1,57 @@
+// A token sent as a path segment (`/download/<token>`, a signed link) reaches the upstream as sent, but
+// the access line, the span's `url.path` and the line of a request refused before routing name it by
+// its fingerprint only — before, the whole token was written there. A path without one is logged as is.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHash } from 'node:crypto';
+import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
+import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
+import { baseConfig, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { attr, startOtlpCollector, type OtlpCollector } from '../../helpers/otlp-collector.js';
+import { call, echoed } from '../auth/tokens-helpers.js';
+import { waitFor } from '../../helpers/wait.js';
+
+const fp = (s: string): string => createHash('sha256').update(s).digest('hex').slice(0, 16);
+
+let as: AuthServer;
+let echo: EchoUpstream;
+let otlp: OtlpCollector;
+let proxy: ProxyProcess;
+
+beforeAll(async () => {
+  [as, echo, otlp] = await Promise.all([startAuthServer(), startEchoUpstream(), startOtlpCollector()]);
+  proxy = await startProxy(baseConfig(echo.url, {
+    routes: [{ name: 'files', match: { path: '/files/*' }, upstream: 'app', auth: 'none' }],
+    tracing: { enabled: true, endpoint: otlp.url, batch: { interval_ms: 50 } },
+    log: { level: 'debug', access: true },
+  }));
+});
+
+afterAll(async () => {
+  await proxy?.stop();
+  await Promise.all([as?.close(), echo?.close(), otlp?.close()]);
+});
+
+describe('a token in a path segment', () => {
+  it('is forwarded as sent but logged and traced by fingerprint, also when refused before routing', async () => {
+    const token = await as.issueJwt({ sub: 'link' });
+    const sig = token.split('.')[2]!;
+    expect(echoed(await call(`${proxy.url}/files/${token}/report.pdf`)).url).toBe(`/files/${token}/report.pdf`);
+    expect((await call(`${proxy.url}/elsewhere/${token}`)).status).toBe(404);
+    expect((await call(`${proxy.url}/files/${token}/%zz`)).status).toBe(400);
+    expect((await call(`${proxy.url}/files/plain-id-42`)).status).toBe(200);
+    const lines = (): Array<Record<string, unknown>> => proxy.logs().filter((l) => l.msg === 'request');
+    await waitFor('four access lines', () => lines().length === 4, 10_000, { detail: () => proxy.output() });
+    expect(lines().map((l) => [l.route, l.path])).toEqual([
+      ['files', `/files/[token ${fp(token)}]/report.pdf`],
+      ['(none)', `/elsewhere/[token ${fp(token)}]`],
+      ['(none)', `/files/[token ${fp(token)}]/%zz`],
+      ['files', '/files/plain-id-42'],
+    ]);
+    const paths = (): unknown[] => otlp.spans.filter((s) => attr(s, 'url.path') !== undefined).map((s) => attr(s, 'url.path'));
+    await waitFor('four request spans', () => paths().length === 4, 10_000, { detail: () => JSON.stringify(paths()) });
+    expect(paths()).toContain(`/files/[token ${fp(token)}]/report.pdf`);
+    expect(paths()).toContain('/files/plain-id-42');
+    expect(proxy.output()).not.toContain(sig);
+    expect(JSON.stringify(otlp.spans)).not.toContain(sig);
+  });
+});
