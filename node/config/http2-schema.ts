@@ -40,6 +40,12 @@ export const http2Schema = z.strictObject({
   max_header_pairs: z.number().int().min(16).max(4096).default(128),
   /** Memory one session may hold (nghttp2 buffers, HPACK tables), MiB; beyond it new streams are refused. */
   max_session_memory_mib: z.number().int().min(1).max(1024).default(10),
+  /**
+   * A connection must prove it speaks HTTP/2 within this long, ms: TLS handshake done (node's
+   * handshakeTimeout) and then the client's preface and first SETTINGS; else it is closed. Without
+   * it a connection that sent nothing held its max_connections slot for idle_timeout_ms (TLS: 120 s).
+   */
+  preface_timeout_ms: z.number().int().min(100).max(600_000).default(10_000), // 10 s
   /** A session with no frame in either direction for this long is closed (GOAWAY), ms; 0 = never. A silent stream counts as idle. */
   idle_timeout_ms: ms(120_000), // 2 min
   /**

@@ -31,6 +31,7 @@ import { capConnections, defaultMaxConnections } from './connection-cap.js';
 import { protocolOf, recordAnswered, recordFinished, recordRefused, type H2RecordOptions } from './h2-access-log.js';
 import { H2StreamResponse } from './h2-stream-response.js';
 import { SessionGuard, type SessionCloseReason } from './session-guard.js';
+import { prefaceDeadline } from './preface-deadline.js';
 import { performance } from 'node:perf_hooks';
 
 export interface H2ListenerOptions extends H2RecordOptions {
@@ -59,6 +60,7 @@ export class H2Listener implements H2RelayHost {
     'http2.requests_h2_total': 0, 'http2.requests_h2c_total': 0, 'http2.requests_http1_total': 0,
     'http2.sessions_total': 0, 'http2.sessions_closed_rapid_reset_total': 0, 'http2.sessions_closed_ping_flood_total': 0,
     'http2.sessions_closed_settings_flood_total': 0, 'http2.sessions_closed_protocol_error_total': 0, 'http2.sessions_closed_idle_total': 0,
+    'http2.sessions_closed_preface_timeout_total': 0, 'http2.sessions_closed_tls_handshake_timeout_total': 0,
     'http2.request_timeouts_total': 0, 'http2.client_certificates_refused_total': 0, 'http2.connections_refused_total': 0,
     'http2.grpc_deadline_before_response_total': 0, 'http2.grpc_deadline_streaming_total': 0,
   };
@@ -98,6 +100,8 @@ export class H2Listener implements H2RelayHost {
     capConnections(this.server, maxConnections, () => { this.counters['http2.connections_refused_total']!++; },
       (refused) => opts.logger.warn({ max_connections: maxConnections, refused }, 'http2 connections refused at server.http2.max_connections'));
     this.server.on('session', (s: ServerHttp2Session) => this.onSession(s));
+    // a TLS handshake not done within preface_timeout_ms (h2-server.ts handshakeTimeout): node destroys the socket, we count it
+    if (this.tls) this.server.on('tlsClientError', (err: NodeJS.ErrnoException) => { if (err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT') this.counters['http2.sessions_closed_tls_handshake_timeout_total']!++; });
     if (c.tls !== undefined && c.allow_http1) {
       // HTTP/1.1 by ALPN arrives as 'request' only; adding that listener makes node:http2 serve
       // every HTTP/2 stream through its compat wrappers too — that 'stream' listener is removed
@@ -163,6 +167,9 @@ export class H2Listener implements H2RelayHost {
     s.on('frameError', () => { /* counted by nghttp2 against maxSessionInvalidFrames */ });
     const idle = this.opts.config.idle_timeout_ms;
     if (idle > 0) s.setTimeout(idle, () => guard.close('idle'));
+    // the client's preface and first SETTINGS by preface_timeout_ms, else its max_connections slot is
+    // freed now: before, a connection that sent nothing held it for idle_timeout_ms
+    prefaceDeadline(s, this.opts.config.preface_timeout_ms, () => guard.close('preface_timeout'));
   }
 
   // ---- H2RelayHost -----------------------------------------------------------

@@ -33,6 +33,8 @@ export function createH2Server(c: Http2Config, limits: Config['server']['limits'
     ...common,
     ...files,
     allowHTTP1: c.allow_http1,
+    // node's default is 120 s: a connection that never finished its handshake held a max_connections slot that long
+    handshakeTimeout: c.preface_timeout_ms,
     // mTLS: required → a missing or unverifiable certificate fails the handshake (TLS alert)
     ...(c.tls.client_ca_file !== undefined ? { requestCert: true, rejectUnauthorized: c.tls.client_certificates === 'required' } : {}),
   });

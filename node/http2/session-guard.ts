@@ -8,7 +8,7 @@ import { performance } from 'node:perf_hooks';
 export const FLOOD_WINDOW_MS = 10_000;
 
 /** Why the proxy closed a session (metrics label `reason`). */
-export type SessionCloseReason = 'rapid_reset' | 'ping_flood' | 'settings_flood' | 'protocol_error' | 'idle';
+export type SessionCloseReason = 'rapid_reset' | 'ping_flood' | 'settings_flood' | 'protocol_error' | 'idle' | 'preface_timeout';
 
 export interface FloodCaps {
   readonly resets: number;
@@ -76,13 +76,13 @@ export class SessionGuard {
     if (++this.resets > this.caps.resets) this.close('rapid_reset');
   }
 
-  /** Close the session for `reason`: GOAWAY with ENHANCE_YOUR_CALM (protocol_error: PROTOCOL_ERROR), then destroy. */
+  /** Close the session for `reason`: GOAWAY with ENHANCE_YOUR_CALM (protocol_error: PROTOCOL_ERROR; idle, preface_timeout: NO_ERROR), then destroy. */
   close(reason: SessionCloseReason): void {
     if (this.closedFor !== null || this.session.destroyed) return;
     this.closedFor = reason;
     this.onClose(reason);
     const code = reason === 'protocol_error' ? constants.NGHTTP2_PROTOCOL_ERROR
-      : reason === 'idle' ? constants.NGHTTP2_NO_ERROR : constants.NGHTTP2_ENHANCE_YOUR_CALM;
+      : reason === 'idle' || reason === 'preface_timeout' ? constants.NGHTTP2_NO_ERROR : constants.NGHTTP2_ENHANCE_YOUR_CALM;
     try { this.session.goaway(code); } catch { /* session already going away */ }
     // destroy after the GOAWAY is flushed: the client learns why instead of seeing a reset connection
     setImmediate(() => { if (!this.session.destroyed) this.session.destroy(undefined, code); });

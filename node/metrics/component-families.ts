@@ -297,9 +297,10 @@ counter('portcullis_http2_client_certificates_refused_total', 'TLS connections t
 counter('portcullis_http2_sessions_total', 'HTTP/2 sessions (connections) accepted', { 'http2.sessions_total': null });
 counter('portcullis_http2_connections_refused_total', 'Connections to the HTTP/2 listener closed at accept because server.http2.max_connections were open', { 'http2.connections_refused_total': null });
 gauge('portcullis_http2_sessions_open', 'HTTP/2 sessions open now', { 'http2.sessions_open': null });
-counter('portcullis_http2_sessions_closed_total', 'HTTP/2 sessions the proxy closed, by reason (rapid_reset, ping_flood, settings_flood: flood caps; protocol_error: node:http2 limits; idle)', by('reason', {
+counter('portcullis_http2_sessions_closed_total', 'HTTP/2 sessions the proxy closed, by reason (rapid_reset, ping_flood, settings_flood: flood caps; protocol_error: node:http2 limits; idle; preface_timeout, tls_handshake_timeout: no HTTP/2 preface or TLS handshake within server.http2.preface_timeout_ms)', by('reason', {
   'http2.sessions_closed_rapid_reset_total': 'rapid_reset', 'http2.sessions_closed_ping_flood_total': 'ping_flood', 'http2.sessions_closed_settings_flood_total': 'settings_flood',
   'http2.sessions_closed_protocol_error_total': 'protocol_error', 'http2.sessions_closed_idle_total': 'idle',
+  'http2.sessions_closed_preface_timeout_total': 'preface_timeout', 'http2.sessions_closed_tls_handshake_timeout_total': 'tls_handshake_timeout',
 }));
 counter('portcullis_access_log_lines_sampled_out_total', 'Access-log lines of allowed requests left out by their route\'s access_log.sample_allowed', { 'listener.access_lines_sampled_out_total': null });
 
