@@ -4,9 +4,10 @@
 // per request of the proxy, the upstream, the loader and everything else, and the proxy's µs by what
 // they buy (perf-categories.ts). Needs perf (apt-get install -y linux-perf), wrk and haproxy.
 // Run: `node dist/bench/perf-account.js [--scenario warm|cold|pass] [--seconds 5] [--rounds 2] [--record]`
-// (PORTCULLIS_BENCH_PERF_TOP=N keeps the N busiest symbols per row in the JSON instead of 30).
+// (PORTCULLIS_BENCH_PERF_TOP=N keeps the N busiest symbols per row in the JSON instead of 30; PORTCULLIS_BENCH_PERF_CALLGRAPH=DIR
+// records call graphs (`-g`) and keeps each round's perf.data in DIR, with the JIT's /tmp/perf-PID.map files, for `perf report -g`).
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -88,7 +89,9 @@ async function measure(t: Target, round: number, seconds: number, lua: string | 
   await new Promise((r) => setTimeout(r, warm * 1000));
   const data = join(dir, `${t.name}-${round}.data`);
   const groups = { proxy: threadsOf([t.pid]), upstream: threadsOf([upstreamPid]), loader: threadsOf([wrk.pid!]) };
-  execFileSync(PERF_BIN, ['record', '-a', '-F', String(HZ), '-e', 'cpu-clock', '-o', data, '--', 'sleep', String(seconds)], { stdio: 'ignore' });
+  const graphs = process.env.PORTCULLIS_BENCH_PERF_CALLGRAPH;
+  execFileSync(PERF_BIN, ['record', '-a', ...(graphs ? ['-g'] : []), '-F', String(HZ), '-e', 'cpu-clock', '-o', data, '--', 'sleep', String(seconds)], { stdio: 'ignore' });
+  if (graphs) { mkdirSync(graphs, { recursive: true }); copyFileSync(data, join(graphs, `${t.name}-${round}.data`)); }
   await exited;
   const w = parseWrk(out);
   if (w.non2xx > 0 || w.errors > 0) throw new Error(`${t.name}: ${w.non2xx} non-2xx, ${w.errors} socket errors — the target refuses the load`);

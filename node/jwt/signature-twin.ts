@@ -13,12 +13,13 @@ const ORDER: Readonly<Record<string, Buffer>> = {
  * SHA-256 hex of `token` with its ECDSA signature's s replaced by n − s, or null when `alg` is
  * not ES256/ES384 or the signature is not the raw r||s of that curve. Only for a signature that
  * verified (0 < s < n, so n − s is in range too). Cost: one decode, a byte-wise subtraction and
- * one hash; called once per verification, never on a cache hit.
+ * one hash; called once per verification, never on a cache hit. `dot`: the index of the token's
+ * last `.` when the caller knows it (the verifier, from the parsed signature), else found here.
  */
-export function twinDigest(token: string, alg: string): string | null {
+export function twinDigest(token: string, alg: string, dot?: number): string | null {
   const n = ORDER[alg];
   if (n === undefined) return null;
-  const dot = token.lastIndexOf('.');
+  dot ??= token.lastIndexOf('.');
   const sig = Buffer.from(token.slice(dot + 1), 'base64url');
   const half = n.length;
   if (sig.length !== 2 * half) return null;

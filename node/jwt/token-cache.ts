@@ -54,6 +54,8 @@ export class TokenCache<V> {
   #used = 0; // slots ever handed out (high-water mark)
   #hand = 0;
   #bytes = 0;
+  /** The key `get` last found absent; cleared by every `set`, so `set` of it right after that miss need not probe again. */
+  #absent: string | undefined = undefined;
 
   constructor(opts: TokenCacheOptions) {
     this.maxEntries = Math.max(0, Math.floor(opts.maxEntries));
@@ -66,11 +68,12 @@ export class TokenCache<V> {
   /** The value for `key` if present and `nowMs` < its expiry; an expired entry is dropped. */
   get(key: string, nowMs: number): V | undefined {
     const i = this.#find(key);
-    if (i < 0) { this.counters.misses++; return undefined; }
+    if (i < 0) { this.counters.misses++; this.#absent = key; return undefined; }
     if (this.#expires[i]! <= nowMs) {
       this.#drop(i);
       this.counters.expirations++;
       this.counters.misses++;
+      this.#absent = key;
       return undefined;
     }
     this.#ref[i] = 1;
@@ -86,8 +89,10 @@ export class TokenCache<V> {
 
   /** Insert or replace; entries that could never fit (or already expired) are not stored. */
   set(key: string, value: V, expiresAtMs: number, bytes: number, nowMs: number): void {
+    // only a set can add a key: the one `get` just missed is still absent if no set ran since (the verifier's miss → insert)
+    const existing = key === this.#absent ? -1 : this.#find(key);
+    this.#absent = undefined;
     if (this.maxEntries === 0 || bytes > this.maxBytes || expiresAtMs <= nowMs) return;
-    const existing = this.#find(key);
     if (existing >= 0) this.#drop(existing);
     while (this.#count >= this.maxEntries || this.#bytes + bytes > this.maxBytes) this.#evictOne(nowMs);
     const i = this.#slot();

@@ -37,6 +37,13 @@ describe('twinDigest', () => {
     }
   });
 
+  it.each(['ES256', 'ES384'] as const)('%s: the last dot the verifier passes (from the parsed signature) gives the digest found without it', (alg) => {
+    const t = makeToken(keys[alg]);
+    const sig = t.split('.')[2]!;
+    expect(twinDigest(t, alg, t.length - sig.length - 1)).toBe(twinDigest(t, alg));
+    expect(twinDigest(t, alg, t.length - sig.length - 1)).toBe(sha(twinOf(t, alg)));
+  });
+
   it('no twin for RSA, PSS and EdDSA, nor for an ES signature of the wrong size', () => {
     for (const alg of ['RS256', 'PS256', 'EdDSA'] as const) expect(twinDigest(makeToken(keys[alg]), alg)).toBeNull();
     expect(twinDigest(makeToken(keys.ES384), 'ES256')).toBeNull();

@@ -79,6 +79,28 @@ describe('TokenCache', () => {
     expect(c.get('t9999', 1)).toBeUndefined();
   });
 
+  it('a set right after its key\'s miss inserts once, and a second set of that key replaces it (the miss is forgotten at the first set)', () => {
+    const c = new TokenCache<string>({ maxEntries: 10, maxBytes: 1e9 });
+    expect(c.get('a', 1)).toBeUndefined();
+    c.set('b', 'b1', 100, 1, 0); // another key's set between the miss and the insert
+    c.set('a', 'a1', 100, 1, 0);
+    c.set('a', 'a2', 100, 1, 0);
+    expect(c.size).toBe(2);
+    expect(c.get('a', 1)).toBe('a2');
+    expect(c.get('x', 1)).toBeUndefined();
+    c.set('x', 'x0', 0, 1, 0); // refused (already expired): nothing stored, the miss forgotten
+    c.set('x', 'x1', 100, 1, 0);
+    c.set('x', 'x2', 100, 1, 0);
+    expect(c.size).toBe(3);
+    expect(c.delete('x')).toBe(true);
+    expect(c.get('x', 1)).toBeUndefined();
+    expect(c.get('a', 200)).toBeUndefined(); // expired: dropped on this read, then set again once
+    c.set('a', 'a3', 300, 1, 100);
+    c.set('a', 'a4', 300, 1, 100);
+    expect(c.size).toBe(2);
+    expect(c.get('a', 150)).toBe('a4');
+  });
+
   it('is disabled with maxEntries 0', () => {
     const c = new TokenCache<number>({ maxEntries: 0, maxBytes: 1e6 });
     c.set('a', 1, 1e9, 1, 0);
