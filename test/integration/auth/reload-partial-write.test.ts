@@ -2,13 +2,14 @@
 // often still valid with less in it (a `scopes` list cut after its first item). A writer that holds the
 // file open between its writes must never get that prefix applied, not even for a moment.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, openSync, writeFileSync, writeSync } from 'node:fs';
 import { stringify } from 'yaml';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startProxy, writeConfig, ADMIN_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { call, issuerFor, waitReady } from './policy-fixtures.js';
 import { waitFor } from '../../helpers/wait.js';
+import { workerPids, workersReady } from '../../helpers/worker-processes.js';
 
 let as: AuthServer;
 let echo: EchoUpstream;
@@ -77,6 +78,33 @@ describe.each([{ mode: 'single process', args: [] as string[] }, { mode: '--work
       }
     } finally {
       if (fd !== null) closeSync(fd);
+      await proxy.stop();
+    }
+  });
+});
+
+// a --watch reload that a worker could not take at that moment (paused: it did not answer within 5 s; or
+// restarting) is refused 503 with nothing changed — before, --watch never tried again: the file on disk was
+// the new one and every worker served the old until the file changed once more
+describe('serve --watch --workers 2 and a worker that cannot take the reload', () => {
+  it('the change is applied once the worker answers again', async () => {
+    const file = writeConfig(configText(false));
+    const proxy = await startProxy(null, { env: ADMIN_ENV, configPath: file, args: ['--watch', '--workers', '2'], timeoutMs: 40_000 });
+    let paused: number | null = null;
+    try {
+      await workersReady(proxy, 2, 30_000);
+      const status = async (path: string, token?: string): Promise<number> => (await call(`${proxy.url}${path}`, token === undefined ? {} : { token })).status;
+      expect(await status('/added/x')).toBe(404);
+      paused = workerPids(proxy.proc.pid!)[0]!;
+      process.kill(paused, 'SIGSTOP');
+      writeFileSync(file, configText(true));
+      await waitFor('the reload refused: a worker did not answer', () => logged(proxy, 'reload refused: a worker did not answer, keeping the running config') >= 1, 20_000);
+      process.kill(paused, 'SIGCONT');
+      paused = null;
+      await waitFor('the changed file applied', async () => (await status('/added/x')) === 200, 20_000);
+      for (let i = 0; i < 6; i++) expect((await call(`${proxy.url}/added/x`, { fresh: true })).status).toBe(200);
+    } finally {
+      if (paused !== null) process.kill(paused, 'SIGCONT');
       await proxy.stop();
     }
   });
