@@ -1,6 +1,7 @@
 // `serve --watch` against a config file caught half-written: a prefix of a block-style YAML file is
 // often still valid with less in it (a `scopes` list cut after its first item). A writer that holds the
-// file open between its writes must never get that prefix applied, not even for a moment.
+// file open between its writes must never get that prefix applied, not even for a moment. And with
+// --workers, a change the workers could not take at once (503) is applied once they can.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeSync, openSync, writeFileSync, writeSync } from 'node:fs';
 import { stringify } from 'yaml';
