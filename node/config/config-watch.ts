@@ -18,7 +18,7 @@ const REWATCH_MS = 500;
  * more files whose change needs a reload (server.http2.tls files renewed in place). While a process
  * still has one of them open for writing (an editor or `cat > file` between its writes, a copy under
  * way) no call is made: `onHeld` is told once per hold and the files are looked at again every
- * SETTLE_MS until the writer closes them — before, a prefix held longer than the debounce was applied.
+ * HELD_POLL_MS until the writer closes them — before, a prefix held longer than the debounce was applied.
  * Returns the stop function.
  */
 export function watchConfig(file: string, onChange: () => void, also: readonly string[] = [], onHeld: (w: OpenWriter) => void = () => {}): () => void {
