@@ -3,7 +3,7 @@
 // members disagree or report an error, bus unreachable); 2 bad usage or an invalid policy.
 import { hostname, userInfo } from 'node:os';
 import { connect, type NatsConnection } from 'nats';
-import { formatProblems, readConfigText, splitDocument, validateLocal, type Config } from '../../node/config/index.js';
+import { formatProblems, openWriter, readConfigText, splitDocument, validateLocal, type Config } from '../../node/config/index.js';
 import { collectMemberStatus, latestVersion, noAnswerYet, openEntry, parseYaml, PolicyConflict, PolicyStore, policyBucket, preparePolicy, pushPolicy, StalePolicyBase, type PolicyEntry } from '../policy/index.js';
 import { busAuthFrom, type BusAuth } from '../protocol/index.js';
 import { clusterSettings } from '../revocation/index.js';
@@ -150,6 +150,9 @@ async function policyCommand(argv: string[], usage: string): Promise<void> {
   switch (sub) {
     case 'push': {
       const base = num('base', values.base);
+      // a file caught half-written is often valid YAML with less in it (a scopes list cut short): never publish that
+      const writing = await openWriter([values.config!, ...(values.policy === undefined ? [] : [values.policy])]);
+      if (writing !== null) die(`policy push: ${writing.file} is open for writing by process ${writing.pid} (still being written?): push it once written; nothing published`, 1);
       const c = await open(values.config);
       let policyRaw: unknown = splitDocument(c.raw).policy;
       // a member's local-only file (source: cluster): before, "upstreams: required", "routes: required"

@@ -2,7 +2,7 @@
 // one instance or the node:cluster supervisor with its workers; SIGHUP and --watch reload. Loaded
 // by main.ts only when the command is serve: --help and the other commands skip its modules.
 import { availableParallelism } from 'node:os';
-import { formatProblems, MAX_WORKERS, parseConfigText, readConfigText, renewableTlsFiles, watchConfig, type Config } from '../../node/config/index.js';
+import { formatProblems, MAX_WORKERS, parseConfigText, readConfigText, renewableTlsFiles, watchConfig, type Config, type OpenWriter } from '../../node/config/index.js';
 import { createLogger } from '../../node/log.js';
 import { auditedReloadSingle, runInstance, Supervisor, type ClusterPolicy } from '../process/index.js';
 import { appliedPolicyRecord } from '../../node/audit/index.js';
@@ -68,13 +68,45 @@ export async function serve(argv: string[], usage: string): Promise<void> {
     }
     process.off('SIGHUP', earlyHup);
     if (hupWhileStarting) { logger.info('SIGHUP received while starting: reloading'); void sup.auditedReload({ kind: 'signal', signal: 'SIGHUP' }); }
-    if (values.watch) watchConfig(values.config!, () => { logger.info('config file changed: reloading'); void sup.auditedReload({ kind: 'file_watch' }); }, renewableTlsFiles(config.server));
+    if (values.watch) watchConfig(values.config!, watchReloadWorkers(sup, logger), renewableTlsFiles(config.server), heldLog(logger));
     return;
   }
   const inst = await runInstance(config, values.config!, logger, true, 'single', 1, policy);
   process.off('SIGHUP', earlyHup);
   if (hupWhileStarting) { logger.info('SIGHUP received while starting: reloading'); auditedReloadSingle(inst, values.config!, policy, { kind: 'signal', signal: 'SIGHUP' }); }
-  if (values.watch) watchConfig(values.config!, () => { logger.info('config file changed: reloading'); auditedReloadSingle(inst, values.config!, policy, { kind: 'file_watch' }); }, renewableTlsFiles(config.server));
+  if (values.watch) watchConfig(values.config!, () => { logger.info('config file changed: reloading'); auditedReloadSingle(inst, values.config!, policy, { kind: 'file_watch' }); }, renewableTlsFiles(config.server), heldLog(logger));
+}
+
+/** Tries of one --watch change that the workers could not take then (0.5 s apart, plus a worker's 5 s to answer). */
+const WATCH_RETRIES = 120;
+
+/**
+ * --watch with workers: a reload refused 503 (a worker paused past its 5 s or restarting: nothing changed) is tried
+ * again every 0.5 s until it is taken — before, the file on disk stayed unapplied until it changed once more.
+ */
+function watchReloadWorkers(sup: Supervisor, logger: ReturnType<typeof createLogger>): () => void {
+  let retry: NodeJS.Timeout | null = null;
+  let change = 0; // a newer change starts its own tries: the older ones stop
+  const attempt = (mine: number, left: number): void => {
+    retry = null;
+    void sup.auditedReload({ kind: 'file_watch' }).then((r) => {
+      if (r.status !== 503 || sup.isStopping || mine !== change) return; // applied, invalid (422), or a newer change took over
+      if (left === 0) { logger.error('config file change not applied: the workers could not take it; a SIGHUP or the next change tries again'); return; }
+      logger.warn('config file change not applied yet: a worker could not take it; trying again');
+      retry = setTimeout(() => attempt(mine, left - 1), 500);
+      retry.unref();
+    });
+  };
+  return () => {
+    if (retry !== null) clearTimeout(retry);
+    logger.info('config file changed: reloading');
+    attempt(++change, WATCH_RETRIES);
+  };
+}
+
+/** --watch's word for a changed file still open for writing: it is reloaded once its writer closes it. */
+function heldLog(logger: ReturnType<typeof createLogger>): (w: OpenWriter) => void {
+  return (w) => logger.warn({ file: w.file, pid: w.pid }, 'config file changed: waiting for the process writing it to close it');
 }
 
 /** The primary owns the watcher: versions go to every worker or none, like a reload; reloads keep the cluster's policy. */

@@ -90,6 +90,8 @@ export class Supervisor {
   private readonly startConfig: Config; private readonly startText: string;
   /** The committed config (what every worker runs). */
   get committedConfig(): Config { return this.config; }
+  /** A SIGTERM/SIGINT stop has begun: nothing more is applied. */
+  get isStopping(): boolean { return this.stopping; }
 
   /** The policy hold may have changed: when it did, every worker hears of it now (they serve; the primary decides). */
   policyHoldChanged(): void {

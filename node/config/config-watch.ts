@@ -1,24 +1,53 @@
 // Optional file watch for hot reload (`serve --watch`): watches the config file's
 // directory (editors and `kubectl` ConfigMap updates replace the file rather than write
-// it in place), and those of the listener TLS files a reload reads again, and calls back once per burst of changes.
-// A watched directory removed (and made again) is watched again once it is back.
+// it in place), and those of the listener TLS files a reload reads again, and calls back once per burst of changes
+// that no process still holds open for writing. A watched directory removed (and made again) is watched again once it is back.
 import { existsSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
+import { openWriter, type OpenWriter } from './open-writers.js';
 
 /** Debounce between the last change event and the reload, ms. */
 const SETTLE_MS = 200;
+/** How often files held open for writing are looked at again, ms. */
+const HELD_POLL_MS = 500;
 /** How often a watched directory that was removed is looked for again, ms. */
 const REWATCH_MS = 500;
 
 /**
  * Call `onChange` after `file` or one of `also` changes (debounced, one call per burst). `also`:
- * more files whose change needs a reload (server.http2.tls files renewed in place). Returns the stop function.
+ * more files whose change needs a reload (server.http2.tls files renewed in place). While a process
+ * still has one of them open for writing (an editor or `cat > file` between its writes, a copy under
+ * way) no call is made: `onHeld` is told once per hold and the files are looked at again every
+ * HELD_POLL_MS until the writer closes them — before, a prefix held longer than the debounce was applied.
+ * Returns the stop function.
  */
-export function watchConfig(file: string, onChange: () => void, also: readonly string[] = []): () => void {
+export function watchConfig(file: string, onChange: () => void, also: readonly string[] = [], onHeld: (w: OpenWriter) => void = () => {}): () => void {
   let timer: NodeJS.Timeout | null = null;
+  let checking = false;
+  let held = false;
+  const all = [file, ...also];
+  const settled = (): void => {
+    timer = null;
+    if (checking) { fire(); return; } // a check under way: look again after it
+    checking = true;
+    void openWriter(all).then((w) => {
+      checking = false;
+      if (stopped) return;
+      if (timer !== null) return; // changed again meanwhile: its own turn comes
+      if (w !== null) {
+        if (!held) onHeld(w);
+        held = true;
+        timer = setTimeout(settled, HELD_POLL_MS);
+        timer.unref();
+        return;
+      }
+      held = false;
+      onChange();
+    }, () => { checking = false; if (!stopped) fire(); });
+  };
   const fire = (): void => {
     if (timer !== null) clearTimeout(timer);
-    timer = setTimeout(() => { timer = null; onChange(); }, SETTLE_MS);
+    timer = setTimeout(settled, SETTLE_MS);
     timer.unref();
   };
   // one watcher per directory, for the names in it that are ours

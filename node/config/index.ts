@@ -5,6 +5,7 @@ export * from './http2-schema.js';
 export { deepFreeze, loadConfigFile, parseConfigText, readConfigText, validateConfig, formatProblems, formatPath, checkPattern, type ConfigProblem, type ConfigResult, type LoadOptions } from './load.js';
 export { checkEnvironment, madeAtStartWarnings, type Environment } from './env-check.js';
 export { renewableTlsFiles, watchConfig } from './config-watch.js';
+export { openWriter, type OpenWriter } from './open-writers.js';
 export { RouteParseMemo, validateConfigReusing } from './validate-reusing.js';
 export { POLICY_KEYS, CanonicalRouteMemo, canonicalJson, combinePolicy, extractPolicy, foreignPolicyKeys, policyDigest, splitDocument, validateLocal, type PolicyDocument, type PolicyKey } from './policy-split.js';
 export { cidrMatcher, parseCidr, type Cidr } from './cidr.js';

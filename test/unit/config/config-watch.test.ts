@@ -1,7 +1,8 @@
 // serve --watch's watcher on a real filesystem: a change to a watched file calls back once per burst,
-// and a watched directory removed and made again (a TLS folder replaced whole) is watched again.
+// not while a process holds the file open for writing, and a watched directory removed and made again
+// (a TLS folder replaced whole) is watched again.
 import { afterEach, describe, expect, it } from 'vitest';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { watchConfig } from '../../../node/config/index.js';
 import { tempDir } from '../../helpers/temp-dirs.js';
@@ -42,5 +43,24 @@ describe('watchConfig', () => {
     writeFileSync(join(tls, 'cert.pem'), 'renewed again');
     await waitFor('a callback for a later change in the folder made again', () => calls > after);
     expect(calls).toBeGreaterThan(after);
+  });
+
+  // before: a writer pausing past the debounce got its prefix reloaded
+  it('no callback while the file is held open for writing: onHeld once, then one callback after it is closed', async () => {
+    const file = join(tempDir(), 'portcullis.yaml');
+    writeFileSync(file, 'a: 1\n');
+    let calls = 0;
+    const held: number[] = [];
+    stop = watchConfig(file, () => { calls++; }, [], (w) => { held.push(w.pid); });
+    const fd = openSync(file, 'w');
+    try {
+      writeSync(fd, 'a: ');
+      await waitFor('onHeld', () => held.length === 1);
+      expect(held).toEqual([process.pid]);
+      expect(calls).toBe(0);
+      writeSync(fd, '2\n');
+    } finally { closeSync(fd); }
+    await waitFor('the callback once the writer closed it', () => calls === 1);
+    expect(held).toHaveLength(1);
   });
 });
