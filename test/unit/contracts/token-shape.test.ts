@@ -47,4 +47,18 @@ describe('pathWithoutTokens', () => {
       '/files/eyJhbGciOiJSUzI1NiJ9', `/x/eyJub3QiOiJhbGcifQ.${b64({})}.x`, '/q/eyJ%zz.a.b'];
     for (const p of kept) expect(pathWithoutTokens(p), p).toBe(p);
   });
+
+  it('names a token whose dots or letters are percent-escaped (a path refused before normalising is logged as received)', () => {
+    const dots = JWS.replaceAll('.', '%2E');
+    expect(pathWithoutTokens(`/files/${dots}/%zz`)).toBe(`/files/[token ${fp(JWS)}]/%zz`);
+    expect(pathWithoutTokens(`/f/${JWS.replace('.', '%2e')}`)).toBe(`/f/[token ${fp(JWS)}]`);
+    expect(pathWithoutTokens(`/f/%65${JWS.slice(1)}`)).toBe(`/f/[token ${fp(JWS)}]`);
+    expect(pathWithoutTokens(`/f/${JWE.replaceAll('.', '%2E')}`)).toBe(`/f/[token ${fp(JWE)}]`);
+    expect(pathWithoutTokens(`/a/${JWS}/b/${JWE.replaceAll('.', '%2e')}`)).toBe(`/a/[token ${fp(JWS)}]/b/[token ${fp(JWE)}]`);
+  });
+
+  it('keeps a path with escapes but no token exactly as received (other escapes, %2E between ids)', () => {
+    const kept = ['/caf%C3%A9/menu', '/a%2Fb/%41bc', '/v1/report%2Ejson', `/x/eyJub3QiOiJhbGcifQ%2E${b64({})}%2Ex`, '/%zz%2', '/%'];
+    for (const p of kept) expect(pathWithoutTokens(p), p).toBe(p);
+  });
 });
