@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { AuditActor, AuditRecord } from './audit-log.js';
-import { carriesCompactToken, isCompactToken, pathWithoutTokens } from '../contracts/index.js';
+import { carriesCompactToken, isCompactToken, rawPathWithoutTokens } from '../contracts/index.js';
 
 /** First 8 bytes of SHA-256, hex: the only form a token or credential takes in an audit line. */
 export const fingerprint = (s: string): string => createHash('sha256').update(s).digest('hex').slice(0, 16);
@@ -110,7 +110,7 @@ export function adminDetail(action: string, reqBody: string, status: number, res
         // the query is never recorded: an explained request may carry its token there (?access_token=)
         // a method that is no HTTP method, or a host that is no host name, may be a pasted token (and a host was kept whole, up to 1 MiB)
         ...(typeof b.method === 'string' && !/^[A-Za-z]{1,16}$/.test(b.method) ? { method_fingerprint: fingerprint(b.method) } : { method: typeof b.method === 'string' ? b.method : null }),
-        path: typeof b.path === 'string' ? pathWithoutTokens(b.path.split(/[?#]/)[0]!).slice(0, 512) : null, // nor a fragment (#access_token=), nor a JWT in a segment
+        path: typeof b.path === 'string' ? rawPathWithoutTokens(b.path.split(/[?#]/)[0]!).slice(0, 512) : null, // nor a fragment (#access_token=), nor a JWT in a segment
         ...(typeof b.host === 'string' ? (/^[\w.:\[\]-]{1,256}$/.test(b.host) ? { host: b.host } : { host_fingerprint: fingerprint(b.host) }) : {}),
         ...(typeof b.token === 'string' ? { token: fingerprint(b.token) } : {}), ...(res.verdict !== undefined ? { verdict: res.verdict } : res.allowed !== undefined ? { allowed: res.allowed } : {}),
       };

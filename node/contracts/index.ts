@@ -2,7 +2,7 @@
 // cluster around it. node/ defines them, cluster/ implements them; node/ never imports cluster/.
 export { tokenFacts, clientOf, factString, factIat, identityClaimsMalformed, parentClaim, parentFacts, PARENT_CLAIM, type TokenFacts } from './token-facts.js';
 export { notAnAccessToken } from './token-kind.js';
-export { isCompactToken, carriesCompactToken, pathWithoutTokens } from './token-shape.js';
+export { isCompactToken, carriesCompactToken, pathWithoutTokens, rawPathWithoutTokens } from './token-shape.js';
 export type { TokenState, RevokedEntry, GateVerdict } from './token-state.js';
 export type { IntrospectionResult, IntrospectionSharing, IntrospectionCacheLink } from './introspection-sharing.js';
 export type { ReplayVerdict, ReplayClaims, ReplayPeers, ReplaySharing } from './replay-sharing.js';

@@ -5,7 +5,7 @@
 // endpoint() before routing and hands matching calls to handle().
 import type { HttpResponse } from 'uWebSockets.js';
 import { cidrMatcher, type DecisionConfig } from '../config/index.js';
-import { pathWithoutTokens } from '../contracts/index.js';
+import { pathWithoutTokens, rawPathWithoutTokens } from '../contracts/index.js';
 import { proxyError, type ProxyError } from '../errors.js';
 import { Fingerprint, type Logger } from '../log.js';
 import { forwardedClient, type Pipeline, type Snapshot } from '../pipeline/index.js';
@@ -176,7 +176,7 @@ export class DecisionEndpoints implements DecisionHost, SocketEndpoints {
     this.count(dialect, 'refused');
     if (!this.opts.accessLog) return;
     this.opts.logger.info({
-      decision: dialect, route: '(none)', method: call.method, path: cut(pathWithoutTokens(call.path)),
+      decision: dialect, route: '(none)', method: call.method, path: cut(rawPathWithoutTokens(call.path)),
       status, result: 'refused', reason: err.code.slice(15).toLowerCase(), ms: Math.round((performance.now() - call.start) * 1000) / 1000,
       client: client ?? peer, ...(client !== undefined ? { peer } : {}),
     }, 'decision');

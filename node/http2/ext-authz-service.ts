@@ -5,7 +5,7 @@
 import { isIP } from 'node:net';
 import type { ServerHttp2Stream } from 'node:http2';
 import { cidrMatcher, type DecisionConfig } from '../config/index.js';
-import { pathWithoutTokens } from '../contracts/index.js';
+import { pathWithoutTokens, rawPathWithoutTokens } from '../contracts/index.js';
 import { decodeCheckRequest, encodeCheckResponse, grpcFrame, originalContext, originalMethodError, ProtoError, REPORTING_HEADERS, type CheckRequest, type CheckResponse, type DecisionResult, type OriginalRequest } from '../decision/index.js';
 import { proxyError, type ProxyError } from '../errors.js';
 import { Fingerprint, type Logger } from '../log.js';
@@ -127,7 +127,7 @@ export class ExtAuthzService implements CheckHost {
     // Envoy's path carries the query, which is never logged (it may hold ?access_token=)
     const q = check.path.indexOf('?');
     const path = q === -1 ? check.path : check.path.slice(0, q);
-    this.log(status, 'refused', start, { method: check.method, path: cut(pathWithoutTokens(path)), client: edge, reason: err!.code.slice(15).toLowerCase() });
+    this.log(status, 'refused', start, { method: check.method, path: cut(rawPathWithoutTokens(path)), client: edge, reason: err!.code.slice(15).toLowerCase() });
   }
 
   /** Resolve once no Check is being judged, or after `ms` (shutdown drain). */

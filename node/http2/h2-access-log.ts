@@ -2,7 +2,7 @@
 // trace and its access-log line — for a relayed request (H2Relay) and for one the listener answered
 // itself (refused before routing, or its own documents: no context, its trace starts and ends here).
 import { performance } from 'node:perf_hooks';
-import { pathWithoutTokens } from '../contracts/index.js';
+import { rawPathWithoutTokens } from '../contracts/index.js';
 import type { ErrorCode, ProxyError } from '../errors.js';
 import { endRelayTrace } from '../http/request-trace.js';
 import { keepAccessLine } from '../http/access-sampling.js';
@@ -56,7 +56,7 @@ export function recordAnswered(req: RequestHead, protocol: 'h2' | 'h2c' | 'http/
   // `:path` carries the query (uWS hands the path alone): never logged, it may hold ?access_token=
   const target = req.url ?? '';
   const q = target.indexOf('?');
-  const path = pathWithoutTokens(q === -1 ? target : target.slice(0, q));
+  const path = rawPathWithoutTokens(q === -1 ? target : target.slice(0, q));
   const logged = path.length > 512 ? `${path.slice(0, 512)}…` : path;
   const peer = req.remoteAddress;
   const trusted = snapshot.config.server.trust_forwarded;

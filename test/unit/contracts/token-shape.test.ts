@@ -3,7 +3,7 @@
 // A path as logs write it names such a token by fingerprint and keeps everything else.
 import { createHash } from 'node:crypto';
 import { describe, it, expect } from 'vitest';
-import { carriesCompactToken, isCompactToken, pathWithoutTokens } from '../../../node/contracts/index.js';
+import { carriesCompactToken, isCompactToken, pathWithoutTokens, rawPathWithoutTokens } from '../../../node/contracts/index.js';
 
 const b64 = (o: unknown): string => Buffer.from(JSON.stringify(o)).toString('base64url');
 const JWS = `${b64({ alg: 'RS256', kid: 'k1' })}.${b64({ sub: 'alice' })}.c2lnbmF0dXJl`;
@@ -46,5 +46,28 @@ describe('pathWithoutTokens', () => {
     const kept = ['/orders/42', '/', '/blobs/sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08',
       '/files/eyJhbGciOiJSUzI1NiJ9', `/x/eyJub3QiOiJhbGcifQ.${b64({})}.x`, '/q/eyJ%zz.a.b'];
     for (const p of kept) expect(pathWithoutTokens(p), p).toBe(p);
+  });
+});
+
+describe('rawPathWithoutTokens (a path as received)', () => {
+  const fp = (t: string): string => createHash('sha256').update(t).digest('hex').slice(0, 16);
+
+  it('names a token whose dots or letters are percent-escaped (a path refused before normalising is logged as received)', () => {
+    const dots = JWS.replaceAll('.', '%2E');
+    expect(rawPathWithoutTokens(`/files/${dots}/%zz`)).toBe(`/files/[token ${fp(JWS)}]/%zz`);
+    expect(rawPathWithoutTokens(`/f/${JWS.replace('.', '%2e')}`)).toBe(`/f/[token ${fp(JWS)}]`);
+    expect(rawPathWithoutTokens(`/f/%65${JWS.slice(1)}`)).toBe(`/f/[token ${fp(JWS)}]`);
+    expect(rawPathWithoutTokens(`/f/${JWE.replaceAll('.', '%2E')}`)).toBe(`/f/[token ${fp(JWE)}]`);
+    expect(rawPathWithoutTokens(`/a/${JWS}/b/${JWE.replaceAll('.', '%2e')}`)).toBe(`/a/[token ${fp(JWS)}]/b/[token ${fp(JWE)}]`);
+  });
+
+  it('keeps a path with escapes but no token exactly as received (other escapes, %2E between ids)', () => {
+    const kept = ['/caf%C3%A9/menu', '/a%2Fb/%41bc', '/v1/report%2Ejson', `/x/eyJub3QiOiJhbGcifQ%2E${b64({})}%2Ex`, '/%zz%2', '/%'];
+    for (const p of kept) expect(rawPathWithoutTokens(p), p).toBe(p);
+  });
+
+  it('is pathWithoutTokens for a path without escapes', () => {
+    expect(rawPathWithoutTokens(`/download/${JWS}/file.pdf`)).toBe(pathWithoutTokens(`/download/${JWS}/file.pdf`));
+    expect(rawPathWithoutTokens('/orders/42')).toBe('/orders/42');
   });
 });
