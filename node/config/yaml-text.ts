@@ -174,7 +174,7 @@ export function parseYamlText(text: string): { ok: true; raw: unknown } | { ok: 
     badNumbers(json.raw, '', errors);
     return errors.length > 0 ? { ok: false, errors } : { ok: true, raw: json.raw };
   }
-  let doc: Document | undefined;
+  let doc: Document.Parsed | undefined;
   try {
     doc = parseDocument(text, { uniqueKeys: false, prettyErrors: true });
     // yaml's own duplicate-key check scans the map's keys for every key (O(k²): seconds for a map of a
