@@ -142,6 +142,22 @@ function yamlMessage(message: string, col: number | undefined): string {
   return col === undefined ? first : `${first} (column ${col})`;
 }
 
+/** yaml's "Unresolved alias … : name" (a `*name` with no `&name` before it) as a problem at the alias's
+ *  line and column; null for any other error. The name is the document's own text, cut to 64 characters. */
+function unresolvedAlias(message: string, doc: Document, text: string): ConfigProblem | null {
+  const m = /^Unresolved alias[^:]*: (.*)$/s.exec(message);
+  if (m === null) return null;
+  const name = m[1]!;
+  let offset: number | undefined;
+  visit(doc, { Alias(_, node) { if (node.source === name && offset === undefined) { offset = node.range?.[0]; return visit.BREAK; } return undefined; } });
+  const shown = name.length > 64 ? `${name.slice(0, 64)}…` : name;
+  const what = `alias *${shown} is not defined: no anchor &${shown} before it (an anchor must come before its aliases)`;
+  if (offset === undefined) return { path: '(document)', message: what };
+  const before = text.slice(0, offset);
+  const line = before.split('\n').length;
+  return { path: `line ${line}`, message: `${what} (column ${offset - before.lastIndexOf('\n')})` };
+}
+
 /**
  * Parse YAML (or JSON) text to plain data. Never throws: too large, too deeply nested, a syntax
  * error, too many alias expansions (a "billion laughs" document) or out-of-range numbers come
@@ -158,8 +174,9 @@ export function parseYamlText(text: string): { ok: true; raw: unknown } | { ok: 
     badNumbers(json.raw, '', errors);
     return errors.length > 0 ? { ok: false, errors } : { ok: true, raw: json.raw };
   }
+  let doc: Document.Parsed | undefined;
   try {
-    let doc = parseDocument(text, { uniqueKeys: false, prettyErrors: true });
+    doc = parseDocument(text, { uniqueKeys: false, prettyErrors: true });
     // yaml's own duplicate-key check scans the map's keys for every key (O(k²): seconds for a map of a
     // few thousand upstreams); a set finds whether there may be one, and only then does yaml's check
     // run, so a duplicate (or any error) is reported in its words, at its line, in its order
@@ -172,7 +189,10 @@ export function parseYamlText(text: string): { ok: true; raw: unknown } | { ok: 
     badNumbers(raw, '', errors);
     return errors.length > 0 ? { ok: false, errors } : { ok: true, raw };
   } catch (err) {
-    // yaml throws (rather than reports) on alias bombs; a deep block nesting can exhaust the stack
+    // yaml throws (rather than reports) on alias bombs and on an alias with no anchor before it; a deep
+    // block nesting can exhaust the stack
+    const unresolved = err instanceof ReferenceError && doc !== undefined ? unresolvedAlias(err.message, doc, text) : null;
+    if (unresolved !== null) return { ok: false, errors: [unresolved] };
     const message = err instanceof ReferenceError && /alias/i.test(err.message)
       ? `more than ${MAX_ALIAS_COUNT} alias expansions (*name): refused as a resource-exhaustion ("billion laughs") document`
       : err instanceof RangeError ? 'nested too deeply to read' : `cannot be read: ${(err as Error).message}`;

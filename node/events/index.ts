@@ -9,4 +9,5 @@ export { handlePush, applyDrop, type DropCached, type PushAnswer, type PushDeps 
 export { checkSetClaims, type SecurityEvent, type SetClaimsCheck, type SetErrorCode, type SetRules } from './ssf-set.js';
 export { mapEvent, eventName, actionOf, requestedEvents, DEFAULT_EVENT_ACTIONS, SSF_VERIFICATION, type EventAction } from './ssf-mapping.js';
 export { SsfPoller, type PollerDeps } from './ssf-poller.js';
+export { sameEndpointUrl } from './endpoint-url-match.js';
 export { SsfStreamManager, PUSH_METHOD, POLL_METHOD, STREAM_STATUSES, type StreamDeps, type StreamStatus, type StreamView } from './ssf-stream.js';

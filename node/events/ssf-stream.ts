@@ -10,6 +10,7 @@ import { streamDelivery, type EventSourceConfig } from '../config/index.js';
 import type { RevocationPublisher } from '../contracts/index.js';
 import { loggedUrl, type Logger } from '../log.js';
 import { metadataEndpoint } from '../jwt/index.js';
+import { sameEndpointUrl } from './endpoint-url-match.js';
 
 export const PUSH_METHOD = 'urn:ietf:rfc:8935';
 export const POLL_METHOD = 'urn:ietf:rfc:8936';
@@ -223,7 +224,7 @@ export class SsfStreamManager {
     const mine = list.filter(isObj).find((s) => {
       const d = s.delivery;
       if (!isObj(d) || d.method !== want) return false;
-      return this.#delivery === 'poll' || d.endpoint_url === this.src.stream!.push_url;
+      return this.#delivery === 'poll' || (typeof d.endpoint_url === 'string' && sameEndpointUrl(d.endpoint_url, this.src.stream!.push_url!));
     });
     return mine ?? null;
   }
@@ -260,8 +261,8 @@ export class SsfStreamManager {
     const delivered = strs(s.events_delivered);
     this.#delivered = delivered === null ? null : new Set(delivered);
     const d = s.delivery;
-    if (this.#delivery === 'poll' && isObj(d) && typeof d.endpoint_url === 'string' && d.endpoint_url !== this.src.poll?.endpoint) {
-      // the transmitter's URL may carry the poll key in its query (the configured URL, reordered): never shown
+    if (this.#delivery === 'poll' && isObj(d) && typeof d.endpoint_url === 'string' && !sameEndpointUrl(d.endpoint_url, this.src.poll?.endpoint ?? '')) {
+      // the transmitter's URL may carry the poll key in its query (the configured one, or another): never shown
       throw new Error(`the stream's poll endpoint_url (${loggedUrl(d.endpoint_url)}${/[?#@]/.test(d.endpoint_url) ? ', userinfo, query and fragment not shown' : ''}) is not poll.endpoint`);
     }
   }

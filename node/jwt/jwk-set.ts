@@ -27,6 +27,10 @@ const isStr = (v: unknown): v is string => typeof v === 'string' && v.length > 0
 /** RFC 7518 §6.2.2, §6.3.2 (OKP: RFC 8037 §2): members only a private key has. */
 const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth'] as const;
 const PRIVATE_PUBLISHED = 'private key material published';
+/** Longest kid a revocation can name (cluster/revocation/revocation-request.ts: value ≤ 1024 characters, no control character). */
+const MAX_KID_CHARS = 1024;
+const CONTROL = /[\u0000-\u001f\u007f]/;
+const KID_UNREVOCABLE = `kid over ${MAX_KID_CHARS} characters or with a control character: no revocation could name it`;
 
 /** RFC 7638 thumbprint (SHA-256, base64url) of a public JWK built by `publicPart`. */
 export function thumbprint(jwk: Readonly<JWK>): string {
@@ -73,6 +77,8 @@ function publicPart(k: Record<string, unknown>): JWK | string {
     if (typeof k.alg !== 'string' || !ALGS.has(k.alg) || !keyFitsAlg({ ...jwk, alg: k.alg }, k.alg)) return 'alg unsupported or inconsistent with the key';
     jwk.alg = k.alg;
   }
+  // a key whose kid `revoke --kid` / POST /revocations refuses could never be revoked by kid: not used at all
+  if (k.kid !== undefined && ((k.kid as string).length > MAX_KID_CHARS || CONTROL.test(k.kid as string))) return KID_UNREVOCABLE;
   if (k.kid !== undefined) jwk.kid = k.kid as string;
   let key: KeyObject;
   try {
@@ -115,8 +121,10 @@ export function sanitizeJwks(doc: unknown, previous: CheckedKeys | null = null):
     if (typeof jwk === 'string') {
       if (jwk === PRIVATE_PUBLISHED) leaked.push(thumbprint(raw as JWK));
       const kid = (raw as { kid?: unknown }).kid;
-      // the kid (a public label, never key material) tells the operator which key was refused
-      dropped.push(typeof kid === 'string' && kid.length <= 128 ? `kid ${JSON.stringify(kid)}: ${jwk}` : jwk);
+      // the kid (a public label, never key material) tells the operator which key was refused; one it
+      // cannot name (too long, control characters) is named by its RFC 7638 thumbprint instead
+      dropped.push(jwk === KID_UNREVOCABLE ? `key ${thumbprint(raw as JWK)}: ${jwk}`
+        : typeof kid === 'string' && kid.length <= 128 ? `kid ${JSON.stringify(kid)}: ${jwk}` : jwk);
       continue;
     }
     const print = thumbprint(jwk);

@@ -1,8 +1,9 @@
 // What the proxy reads in a token an authorization server gave it (exchange, client credentials)
 // before forwarding it: a JWT's `aud` must include the audience asked for (exchange), its `exp` must
-// lie ahead and bounds its reuse; and the token's own revocation keys (so a revocation evicts it).
+// lie ahead and bounds its reuse; and the token's own revocation keys (so a revocation evicts it): a
+// JWT whose identity claims no revocation could be sure to reach (two clients, a padded sub…) is refused.
 import { createHash } from 'node:crypto';
-import { tokenFacts, type TokenFacts } from '../contracts/index.js';
+import { identityClaimsMalformed, tokenFacts, type TokenFacts } from '../contracts/index.js';
 
 /**
  * Verdict on an issued token (pure): opaque (nothing to read), a usable JWT with its `exp` (epoch s, or
@@ -41,6 +42,11 @@ export function judgeExchanged(token: string, audience: string | null, nowS: num
   const auds = typeof aud === 'string' ? [aud] : Array.isArray(aud) && aud.every((a) => typeof a === 'string') ? aud as string[] : null;
   if (auds === null) return { kind: 'unusable', reason: 'exchange_audience_mismatch', detail: aud === undefined ? 'the issued JWT has no aud' : 'the issued JWT\'s aud is not a string or a list of strings' };
   if (audience !== null && !auds.includes(audience)) return { kind: 'unusable', reason: 'exchange_audience_mismatch', detail: `the issued JWT's aud (${auds.length} value(s)) does not include the audience asked for` };
+  // the cache keeps it under one client (clientOf): `revoke --client` of the other name would answer 201 and
+  // leave it attached; refused as the inbound path refuses such a token (token-facts.ts identityClaimsMalformed)
+  if (identityClaimsMalformed(claims)) {
+    return { kind: 'unusable', reason: 'exchange_token_malformed', detail: 'the issued JWT\'s client claims name two different clients, or its sub, jti, client or sid is not a plain string: a revocation could miss it' };
+  }
   const exp = claims.exp;
   const facts = tokenFacts(tokenHash, claims, typeof header.kid === 'string' ? header.kid : undefined, '');
   if (exp === undefined) return { kind: 'jwt', exp: null, facts };

@@ -1,7 +1,7 @@
 // The proxy's own signing keys for internal tokens: loaded from a file (created when
 // missing) or generated at start, rotated by publishing the next key before it signs,
 // and kept in the JWKS until every token the old key signed has expired.
-import { createHash, randomBytes, createPrivateKey, createPublicKey, generateKeyPair, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { createHash, randomBytes, createPrivateKey, createPublicKey, generateKeyPair, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
 import { linkSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 
@@ -52,6 +52,16 @@ export function checkKeyType(key: KeyObject, alg: InternalAlg, where: string): v
     ? key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1'
     : key.asymmetricKeyType === 'ed25519';
   if (!ok) throw new Error(`${where}: a ${key.asymmetricKeyType ?? 'unknown'} key cannot sign ${alg} (needs ${alg === 'ES256' ? 'EC P-256' : 'Ed25519'})`);
+  // An EC key's public point is taken as written (a JWK's x/y, a SEC1 PEM's public key), not derived
+  // from d: when they disagree, every token it signs fails at the upstream against the published key.
+  // One probe signed and verified at load refuses such a key (once per load, not per token).
+  let good = false;
+  try {
+    const probe = Buffer.from('portcullis internal key probe');
+    const digest = alg === 'ES256' ? 'sha256' : null;
+    good = verify(digest, probe, createPublicKey(key), sign(digest, probe, key));
+  } catch { /* a key that cannot sign is no good either */ }
+  if (!good) throw new Error(`${where}: the private key does not match its public key (a probe it signed does not verify against the key that would be published)`);
 }
 
 /** Build the ring entry for a private key. */
@@ -83,7 +93,16 @@ export function parsePrivateKey(text: string, where: string): KeyObject {
     // V8's message quotes the text around the error: a piece of the private key
     try { jwk = JSON.parse(t); } catch { throw new Error('a JWK that is not valid JSON'); }
     // node's message quotes the member it refused ("Received 's3cr3t'"): the file may be any JSON secret
-    try { return createPrivateKey({ key: jwk as never, format: 'jwk' }); } catch { throw new Error('JSON that is no private JWK (kty RSA, EC or OKP with its members)'); }
+    let key: KeyObject;
+    try { key = createPrivateKey({ key: jwk as never, format: 'jwk' }); } catch { throw new Error('JSON that is no private JWK (kty RSA, EC or OKP with its members)'); }
+    // node derives an OKP key's public half from d and ignores x: a JWK whose x is not d's is refused
+    // too (its x may be what was published elsewhere); no member's value is quoted
+    const pub = createPublicKey(key).export({ format: 'jwk' }) as Record<string, unknown>;
+    const given = jwk as Record<string, unknown>;
+    for (const m of ['x', 'y', 'n', 'e'] as const) {
+      if (given[m] !== undefined && given[m] !== pub[m]) throw new Error(`a private JWK whose d does not match its public "${m}"`);
+    }
+    return key;
   } catch (err) {
     throw new Error(`${where}: not a PEM or JWK private key (${(err as Error).message})`);
   }

@@ -1,6 +1,8 @@
 // internal_tokens.key_file that exists but cannot sign (not a PEM/JWK private key, or a key of
 // another type than internal_tokens.alg): check-config exits 2 naming the field, as serve refuses
 // it. Before, check-config said ok and serve exited 1. A missing file is still fine (created).
+// A private JWK whose d is not its x/y's (another key's d, or garbage) is refused the same way:
+// before, both said ok and every token it minted failed verification at the upstream.
 import { describe, it, expect, beforeAll } from 'vitest';
 import { generateKeyPairSync } from 'node:crypto';
 import { join } from 'node:path';
@@ -16,6 +18,13 @@ beforeAll(() => {
   writeFileSync(f('junk.pem'), 'not a key\n');
   writeFileSync(f('ed.pem'), generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }) as string);
   writeFileSync(f('p256.pem'), generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'pem', type: 'pkcs8' }) as string);
+  const ec = (): Record<string, string> => generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' }) as Record<string, string>;
+  const ed = (): Record<string, string> => generateKeyPairSync('ed25519').privateKey.export({ format: 'jwk' }) as Record<string, string>;
+  const [a, b] = [ec(), ec()];
+  writeFileSync(f('ec-good.jwk'), JSON.stringify(a));
+  writeFileSync(f('ec-other-d.jwk'), JSON.stringify({ ...a, d: b.d }));
+  writeFileSync(f('ec-garbage-d.jwk'), JSON.stringify({ ...a, d: 'A'.repeat(42) + 'B' }));
+  writeFileSync(f('ed-other-x.jwk'), JSON.stringify({ ...ed(), x: ed().x }));
 });
 
 const withKey = (keyFile: string, alg?: string): string => writeConfig(baseConfig('http://127.0.0.1:9', {
@@ -36,6 +45,27 @@ describe('check-config and internal_tokens.key_file', () => {
     expect(wrongType.stderr).toMatch(/internal_tokens\.key_file: .*ed\.pem: a ed25519 key cannot sign ES256/);
     expect(good.code, good.stderr).toBe(0);
     expect(missing.code, missing.stderr).toBe(0);
+  });
+
+  it('a private JWK whose d does not match its x/y: exit 2 naming internal_tokens.key_file and the file; a matching one passes', async () => {
+    const [good, otherD, garbageD, edX] = await Promise.all([
+      runCli(['check-config', withKey(f('ec-good.jwk'))], ADMIN_ENV),
+      runCli(['check-config', withKey(f('ec-other-d.jwk'))], ADMIN_ENV),
+      runCli(['check-config', withKey(f('ec-garbage-d.jwk'))], ADMIN_ENV),
+      runCli(['check-config', withKey(f('ed-other-x.jwk'), 'EdDSA')], ADMIN_ENV),
+    ]);
+    expect(good.code, good.stdout + good.stderr).toBe(0);
+    for (const [r, name] of [[otherD, 'ec-other-d'], [garbageD, 'ec-garbage-d'], [edX, 'ed-other-x']] as const) {
+      expect(r.code, r.stdout + r.stderr).toBe(2);
+      expect(r.stderr).toMatch(new RegExp(`internal_tokens\\.key_file: .*${name}\\.jwk: .*does not match its public`));
+    }
+  });
+
+  it('serve refuses a JWK whose d is another key\'s with exit 2, before listening', async () => {
+    const r = await runCli(['serve', '--config', withKey(f('ec-other-d.jwk'))], ADMIN_ENV);
+    expect(r.code, r.stdout + r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/internal_tokens\.key_file: .*ec-other-d\.jwk: .*does not match its public/);
+    expect(r.stdout).not.toMatch(/"msg":"listening"/);
   });
 
   it('serve refuses the same file with exit 2 and the same line, before listening', async () => {

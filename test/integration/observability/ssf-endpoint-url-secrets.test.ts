@@ -1,7 +1,8 @@
 // A transmitter's stream configuration names the poll URL it delivers at (SSF `delivery.endpoint_url`);
 // when it is not the configured `poll.endpoint`, stream management fails and says so in its log line
-// and the /readyz stream view. That URL may carry the poll key in its query (the configured one with
-// its parameters in another order): the proxy names it by scheme, host and path only.
+// and the /readyz stream view. That URL may carry the poll key in its query (here: the configured key
+// with another tenant): the proxy names it by scheme, host and path only. The same URL spelled another
+// way (parameters reordered, scheme in capitals) is the configured one: the stream is adopted.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { ADMIN_ENV, ADMIN_TOKEN, baseConfig, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
@@ -16,9 +17,9 @@ let proxy: ProxyProcess;
 
 beforeAll(async () => {
   tx = await startTransmitter(AUD);
-  // the stream the transmitter already holds for this receiver: its poll URL is the configured one, parameters reordered
+  // the stream the transmitter already holds for this receiver: its poll URL carries the key, for another tenant
   tx.streams.set('s-1', {
-    stream_id: 's-1', iss: tx.issuer, aud: AUD, delivery: { method: 'urn:ietf:rfc:8936', endpoint_url: `${tx.pollUrl}?tenant=7&key=${POLL_KEY}` },
+    stream_id: 's-1', iss: tx.issuer, aud: AUD, delivery: { method: 'urn:ietf:rfc:8936', endpoint_url: `${tx.pollUrl}?tenant=8&key=${POLL_KEY}` },
     events_supported: [], events_requested: [], events_delivered: [], status: 'enabled',
   });
   proxy = await startProxy(baseConfig(tx.issuer, {

@@ -41,6 +41,24 @@ describe('config text: duplicate keys', () => {
   });
 });
 
+describe('config text: aliases', () => {
+  it('an alias with no anchor (or its anchor after it) is named, at its line and column, not called an alias bomb', () => {
+    expect(problems('upstreams: {}\nroutes:\n  - *b\n')).toEqual([
+      'line 3: alias *b is not defined: no anchor &b before it (an anchor must come before its aliases) (column 5)',
+    ]);
+    expect(problems('a: [1, *later]\nb: &later [2]\n')).toEqual([
+      'line 1: alias *later is not defined: no anchor &later before it (an anchor must come before its aliases) (column 8)',
+    ]);
+    expect(problems('a: &x [1]\nb: *x\n')).toEqual([]);
+  });
+
+  it('an alias bomb is still refused as one', () => {
+    let t = 'a0: &a0 [x, x]\n';
+    for (let i = 1; i < 12; i++) t += `a${i}: &a${i} [*a${i - 1}, *a${i - 1}, *a${i - 1}]\n`;
+    expect(problems(t)).toEqual([expect.stringMatching(/^\(document\): more than 100 alias expansions/)]);
+  });
+});
+
 describe('config text: JSON', () => {
   /** The same text read by yaml: a trailing comment is no JSON. */
   const viaYaml = (text: string) => parseYamlText(`${text}\n# via yaml`);

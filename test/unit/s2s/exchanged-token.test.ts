@@ -27,6 +27,8 @@ describe('judgeExchanged', () => {
     ['expired', { aud: 'orders', exp: NOW }, 'exchange_token_expired'],
     ['an exp that is no number', { aud: 'orders', exp: 'soon' }, 'exchange_token_malformed'],
     ['claims that are no object', [1, 2], 'exchange_token_malformed'],
+    ['client claims naming two clients (a client revocation of one would miss it)', { aud: 'orders', client_id: 'a', azp: 'billing' }, 'exchange_token_malformed'],
+    ['a sub with a space at its end', { aud: 'orders', sub: 'billing ' }, 'exchange_token_malformed'],
   ])('refuses a JWT with %s', (_name, claims, reason) => {
     const v = judgeExchanged(jwt(claims), 'orders', NOW);
     expect(v).toMatchObject({ kind: 'unusable', reason });
