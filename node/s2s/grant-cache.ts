@@ -28,7 +28,7 @@ export function namesToken(r: RevocationLike, f: TokenFacts, isRevoked: ((f: Tok
     case 'jti': return f.jti === r.value;
     case 'token': return f.tokenHash === r.value || f.twinHash === r.value;
     case 'kid': return f.kid === r.value;
-    case 'sub': case 'client_id': case 'sid': return isRevoked?.(f) === true;
+    case 'sub': case 'client_id': case 'sid': case 'sub_without_sid': return isRevoked?.(f) === true;
     default: return false;
   }
 }
