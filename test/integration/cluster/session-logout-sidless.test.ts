@@ -1,7 +1,7 @@
 // A session logout that names the user too reaches the user's access tokens that carry no `sid`
 // (as Auth0's and Okta's do): two `portcullis serve` members on a real nats-server, the demo
-// authorization server signing the logout token. The logout at A refuses such a token at A and B;
-// the user's token of another session, and a sid-less one issued after the logout, still pass.
+// authorization server signing the logout token. The logout at A refuses such a token at A and B and closes
+// B's WebSocket of it; the user's token of another session, and a sid-less one issued after the logout, pass.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
@@ -10,7 +10,7 @@ import { startWsEchoUpstream, type WsEchoUpstream } from '../../../cluster/cli/d
 import { busSection, startMembers, subjectPrefix } from '../../helpers/cluster-members.js';
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
 import { ADMIN_ENV, BUS_ENV, runCli, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { admin, bearer, chatMemberConfig, sleep, waitReady } from '../ws/ws-fixtures.js';
+import { admin, bearer, chatMemberConfig, open, sleep, waitReady, wsUrl } from '../ws/ws-fixtures.js';
 import { revoked } from './proxy-fixtures.js';
 import { waitFor } from '../../helpers/wait.js';
 
@@ -56,9 +56,13 @@ describe('a session logout naming the user reaches their tokens without a sid', 
     const otherSession = await as.issueJwt({ sub: 'ivan', sid: 'okta-sess-2' });
     const otherUser = await as.issueJwt({ sub: 'judy' });
     for (const p of [A, B]) expect((await get(p, sidless)).status).toBe(200);
+    const ws = await open(wsUrl(B, '/chat/ivan'), [], bearer(sidless));
+    const kept = await open(wsUrl(B, '/chat/ivan-2'), [], bearer(otherSession));
+    expect((await ws.roundTrip('hi')).data.toString()).toBe('hi');
 
     const lt = await as.issueJwt({ aud: CLIENT, scope: undefined, client_id: undefined, exp: undefined, events: EVENT, sub: 'ivan', sid: 'okta-sess-1' }, { typ: 'logout+jwt' });
     expect(await logout(A, lt)).toBe(200);
+    expect(await ws.waitClosed(5_000)).toMatchObject({ code: 1008, reason: 'token revoked' });
     await waitFor('the sid-less token refused at B', async () => revoked(await get(B, sidless)), 5_000);
     expect(revoked(await get(A, sidless))).toBe(true);
     for (const p of [A, B]) expect(revoked(await get(p, session))).toBe(true);
@@ -67,6 +71,9 @@ describe('a session logout naming the user reaches their tokens without a sid', 
       expect((await get(p, otherSession)).status).toBe(200);
       expect((await get(p, otherUser)).status).toBe(200);
     }
+    expect((await kept.roundTrip('still')).data.toString()).toBe('still');
+    kept.ws.close();
+    await kept.waitClosed();
     await sleep(1_100); // the cut covers the logout's whole second (inclusive, like a sub cut)
     const later = await as.issueJwt({ sub: 'ivan' });
     for (const p of [A, B]) expect((await get(p, later)).status).toBe(200);
