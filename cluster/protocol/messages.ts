@@ -265,12 +265,15 @@ const REVOCATION_ADDED_V2: MessageSpec<BusMessage> = {
 };
 
 /**
- * `revocation.added` v3: same fields, only `sub_without_sid`. Its own version so a member of an older
+ * `revocation.added` v3: the same fields, only `sub_without_sid`. Its own version so a member of an older
  * build never reads it as something else: it drops it, counted (see RevocationAdded). Last in the list.
+ * The fields in another order on purpose: msgpackr writes a message under the LAST shared record with its
+ * field sequence, so with v1's order every v1/v2 revocation would go out under this record id, one the
+ * previous release does not know — it could read none of this build's revocations.
  */
 const REVOCATION_ADDED_V3: MessageSpec<BusMessage> = {
   type: 'revocation.added', v: 3,
-  fields: ['type', 'v', ...RECORD_FIELDS, 'publishedAt'],
+  fields: ['type', 'v', 'kind', 'id', 'value', 'issuer', 'before', 'expiresAt', 'reason', 'createdAt', 'origin', 'publishedAt'],
   parse: (o) => {
     const r = parseRevocationRecord(o);
     if (r === null || revocationVersion(r.kind) !== 3 || !isNum(o.publishedAt)) return null;
