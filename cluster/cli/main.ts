@@ -18,7 +18,7 @@ Commands:
   check-config [--no-env] FILE     validate a config file and its environment, list every error with its path
   explain --config FILE METHOD PATH [--token T] [--host H] [--json]
                                    which route matches, each rule and why allowed/denied
-  revoke (--jti ID | --token T | --sub S [--before TIME] | --client ID [--before TIME] | --kid KID | --sid SID) (--config FILE | --admin URL)
+  revoke (--jti ID | --token T | --sub S [--without-sid] [--before TIME] | --client ID [--before TIME] | --kid KID | --sid SID) (--config FILE | --admin URL)
                                    revoke tokens on every instance (NATS, else the admin API)
   cluster-demo [--exit]            nats-server + 3 instances: a revocation at one is refused at the others
   policy push|status|history|rollback --config FILE

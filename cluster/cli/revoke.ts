@@ -15,7 +15,7 @@ import { readStdinToken } from './stdin-token.js';
 import { shownEnvName } from '../../node/contracts/index.js';
 
 /** Help text for `portcullis revoke --help`. */
-export const REVOKE_USAGE = `Usage: portcullis revoke (--jti ID | --token T | --sub S [--before TIME] | --client ID [--before TIME] | --kid KID | --sid SID)
+export const REVOKE_USAGE = `Usage: portcullis revoke (--jti ID | --token T | --sub S [--without-sid] [--before TIME] | --client ID [--before TIME] | --kid KID | --sid SID)
                          (--config FILE | --admin URL [--admin-token-env NAME])
                          [--issuer ISS] [--exp TIME] [--reason TEXT]
 
@@ -23,6 +23,8 @@ export const REVOKE_USAGE = `Usage: portcullis revoke (--jti ID | --token T | --
   --token T            revoke this token (hashed locally with SHA-256; "-" reads it from stdin, at most 1 MiB)
   --sub S              revoke the subject's tokens issued up to and including the
                        second of --before (default now: every token issued so far)
+  --without-sid        with --sub: only the subject's tokens that carry no sid claim
+                       (what a session logout naming the user revokes besides the session)
   --client ID          the same for the client's tokens
   --kid KID            revoke every token signed with this key
   --sid SID            revoke every token whose sid claim is SID (an OpenID Connect session)
@@ -51,7 +53,7 @@ export async function revoke(argv: string[], usage: string = REVOKE_USAGE): Prom
     args: argv,
     options: {
       jti: { type: 'string' }, token: { type: 'string' }, sub: { type: 'string' }, client: { type: 'string' }, kid: { type: 'string' }, sid: { type: 'string' },
-      before: { type: 'string' }, exp: { type: 'string' }, reason: { type: 'string' }, issuer: { type: 'string' },
+      'without-sid': { type: 'boolean' }, before: { type: 'string' }, exp: { type: 'string' }, reason: { type: 'string' }, issuer: { type: 'string' },
       config: { type: 'string' }, admin: { type: 'string' }, 'admin-token-env': { type: 'string' }, help: { type: 'boolean', short: 'h' },
     },
     allowPositionals: false,
@@ -62,11 +64,12 @@ export async function revoke(argv: string[], usage: string = REVOKE_USAGE): Prom
   if (given.length === 0) throw new UsageError(`revoke: nothing to revoke: give one of --jti, --token, --sub, --client, --kid, --sid\n\n${usage}`);
   if (given.length > 1) throw new UsageError(`revoke: give exactly one of --jti, --token, --sub, --client, --kid, --sid (got ${given.map((g) => `--${g}`).join(' and ')})`);
   const flag = given[0]!;
-  const kind: RevocationKind = KIND_FLAGS[flag];
+  if (values['without-sid'] === true && flag !== 'sub') throw new UsageError('revoke: --without-sid only applies to --sub');
+  const kind: RevocationKind = values['without-sid'] === true ? 'sub_without_sid' : KIND_FLAGS[flag];
   let value = String(values[flag]);
   let rawToken: string | null = null;
   if (value === '') throw new UsageError(`revoke: --${flag} needs a non-empty value`);
-  if (values.before !== undefined && kind !== 'sub' && kind !== 'client_id') throw new UsageError('revoke: --before only applies to --sub and --client');
+  if (values.before !== undefined && flag !== 'sub' && flag !== 'client') throw new UsageError('revoke: --before only applies to --sub and --client');
   if (values.issuer !== undefined && kind === 'token') throw new UsageError('revoke: --issuer does not apply to --token (the hash identifies the token)');
 
   const now = Date.now();

@@ -3,7 +3,7 @@
 export { REVOCATION_KINDS, isMemberIdToken, subjects, type RevocationKind, type Subjects } from './subjects.js';
 export { subjectMatches } from '../transport/index.js';
 export {
-  MESSAGE_SPECS, parseRevocationRecord, parseWorkerChannel, revocationAdded, revocationVersion,
+  MESSAGE_SPECS, isCutKind, parseRevocationRecord, parseWorkerChannel, revocationAdded, revocationVersion,
   type BusMessage, type BusMessageType, type MemberHeartbeat, type MemberHeartbeatV1, type MemberHeartbeatV2, type MemberHeartbeatV3, type MemberLeft, type MemberPolicyStatus, type MemberRole,
   type RevocationAdded, type RevocationRecord, type WorkerChannelMessage,
 } from './messages.js';

@@ -11,11 +11,11 @@ export interface RevocationRecord {
   /** Random id chosen at the source; applying is idempotent on it, JetStream dedupes on it. */
   readonly id: string;
   readonly kind: RevocationKind;
-  /** jti, SHA-256 hex of the token, sub, client_id, kid or sid (the token's `sid` claim). */
+  /** jti, SHA-256 hex of the token, sub, client_id, kid, sid (the token's `sid` claim) or, for `sub_without_sid`, a sub. */
   readonly value: string;
   /** Only tokens whose `iss` equals this; null = any issuer. Always null for kind `token`. */
   readonly issuer: string | null;
-  /** `sub`/`client_id` only: tokens with `iat` ≤ before are revoked (the whole second, inclusive). Epoch seconds. */
+  /** `sub`/`client_id`/`sub_without_sid` only: tokens with `iat` ≤ before are revoked (the whole second, inclusive). Epoch seconds. */
   readonly before: number | null;
   /** When the last token this can match has expired: epoch seconds. */
   readonly expiresAt: number;
@@ -28,12 +28,13 @@ export interface RevocationRecord {
 
 /**
  * `revocation.added`: one new revocation, published on `<p>.revocations.<kind>`. v1 carries the
- * kinds every member has always known; v2 (same fields) the kinds added later (`sid`), so a member
- * that predates them drops it as `unknown_version` (counted) instead of misreading it.
+ * kinds every member has always known; v2 (same fields) `sid`, v3 (same fields) `sub_without_sid`,
+ * so a member that predates a kind drops its message (counted: `unknown_version`, or `malformed`
+ * when its build lacks the version's shared record) instead of misreading it.
  */
 export interface RevocationAdded extends RevocationRecord {
   readonly type: 'revocation.added';
-  readonly v: 1 | 2;
+  readonly v: 1 | 2 | 3;
   /** Epoch milliseconds (fractional) when it was put on the bus: propagation delay is measured from here. */
   readonly publishedAt: number;
 }
@@ -138,10 +139,17 @@ const MAX_REASON = 512;
 const KINDS: ReadonlySet<string> = new Set(REVOCATION_KINDS);
 /** Kinds `revocation.added` v1 may carry (what members before v2 understand). */
 const V1_KINDS: ReadonlySet<string> = new Set(['jti', 'token', 'sub', 'client_id', 'kid']);
+/** Kinds v2 may carry (what members before v3 understand besides v1's). */
+const V2_KINDS: ReadonlySet<string> = new Set(['sid']);
 
-/** The wire version a record of this kind travels with: 1 for the original kinds, 2 for `sid`. */
-export function revocationVersion(kind: RevocationKind): 1 | 2 {
-  return V1_KINDS.has(kind) ? 1 : 2;
+/** The wire version a record of this kind travels with: 1 for the original kinds, 2 for `sid`, 3 for `sub_without_sid`. */
+export function revocationVersion(kind: RevocationKind): 1 | 2 | 3 {
+  return V1_KINDS.has(kind) ? 1 : V2_KINDS.has(kind) ? 2 : 3;
+}
+
+/** Kinds that carry a cut (`before`): sub, client_id and sub_without_sid. */
+export function isCutKind(kind: RevocationKind): kind is 'sub' | 'client_id' | 'sub_without_sid' {
+  return kind === 'sub' || kind === 'client_id' || kind === 'sub_without_sid';
 }
 
 /** A record as a `revocation.added` message with the version its kind needs. */
@@ -159,7 +167,7 @@ export function parseRevocationRecord(o: Record<string, unknown>): RevocationRec
   // Control characters never occur in a jti/sub/kid/iss; `\n` separates issuer and value in store keys.
   if (CONTROL.test(value) || (issuer !== null && CONTROL.test(issuer))) return null;
   const k = kind as RevocationKind;
-  if ((before !== null) !== (k === 'sub' || k === 'client_id')) return null;
+  if ((before !== null) !== isCutKind(k)) return null;
   if (k === 'token' && (issuer !== null || !/^[0-9a-f]{64}$/.test(value))) return null;
   return { id, kind: k, value, issuer, before, expiresAt, reason, createdAt, origin };
 }
@@ -245,14 +253,31 @@ const LATER_SPECS: ReadonlyArray<MessageSpec<BusMessage>> = [
   },
 ];
 
-/** `revocation.added` v2: same fields as v1, only the kinds added later (a v1 kind in a v2 message is malformed: one spelling per record). Last in the list: structure order is append-only. */
+/** `revocation.added` v2: same fields as v1, only `sid` (another kind in a v2 message is malformed: one spelling per record). */
 const REVOCATION_ADDED_V2: MessageSpec<BusMessage> = {
   type: 'revocation.added', v: 2,
   fields: ['type', 'v', ...RECORD_FIELDS, 'publishedAt'],
   parse: (o) => {
     const r = parseRevocationRecord(o);
-    if (r === null || V1_KINDS.has(r.kind) || !isNum(o.publishedAt)) return null;
+    if (r === null || !V2_KINDS.has(r.kind) || !isNum(o.publishedAt)) return null;
     return { type: 'revocation.added', v: 2, ...r, publishedAt: o.publishedAt };
+  },
+};
+
+/**
+ * `revocation.added` v3: the same fields, only `sub_without_sid`. Its own version so a member of an older
+ * build never reads it as something else: it drops it, counted (see RevocationAdded). Last in the list.
+ * The fields in another order on purpose: msgpackr writes a message under the LAST shared record with its
+ * field sequence, so with v1's order every v1/v2 revocation would go out under this record id, one the
+ * previous release does not know — it could read none of this build's revocations.
+ */
+const REVOCATION_ADDED_V3: MessageSpec<BusMessage> = {
+  type: 'revocation.added', v: 3,
+  fields: ['type', 'v', 'kind', 'id', 'value', 'issuer', 'before', 'expiresAt', 'reason', 'createdAt', 'origin', 'publishedAt'],
+  parse: (o) => {
+    const r = parseRevocationRecord(o);
+    if (r === null || revocationVersion(r.kind) !== 3 || !isNum(o.publishedAt)) return null;
+    return { type: 'revocation.added', v: 3, ...r, publishedAt: o.publishedAt };
   },
 };
 
@@ -261,5 +286,5 @@ const REVOCATION_ADDED_V2: MessageSpec<BusMessage> = {
  * structures: APPEND ONLY — reordering breaks decoding between members of different builds.
  */
 export const MESSAGE_SPECS: ReadonlyArray<MessageSpec<BusMessage>> = [
-  ...CORE_SPECS, ...(CACHE_SPECS as ReadonlyArray<MessageSpec<BusMessage>>), ...(DPOP_SPECS as ReadonlyArray<MessageSpec<BusMessage>>), REVOCATION_ADDED_V2, ...LATER_SPECS,
+  ...CORE_SPECS, ...(CACHE_SPECS as ReadonlyArray<MessageSpec<BusMessage>>), ...(DPOP_SPECS as ReadonlyArray<MessageSpec<BusMessage>>), REVOCATION_ADDED_V2, ...LATER_SPECS, REVOCATION_ADDED_V3,
 ];

@@ -2,9 +2,13 @@
 // prefix (`cluster.subject_prefix`, default `portcullis`). One place, so no module
 // spells a subject by hand.
 
-/** The revocation kinds; each is also the last token of its subject. `sid` (an OpenID Connect session) travels as `revocation.added` v2 only. */
-export const REVOCATION_KINDS = ['jti', 'token', 'sub', 'client_id', 'kid', 'sid'] as const;
-/** `jti` | `token` | `sub` | `client_id` | `kid` | `sid`. */
+/**
+ * The revocation kinds; each is also the last token of its subject. `sid` (an OpenID Connect session) travels as
+ * `revocation.added` v2 only; `sub_without_sid` (a sub cut that matches only tokens carrying no `sid`: the companion
+ * of a session logout that names the user) as v3 only. Append only: the receiver thread indexes subjects by position.
+ */
+export const REVOCATION_KINDS = ['jti', 'token', 'sub', 'client_id', 'kid', 'sid', 'sub_without_sid'] as const;
+/** `jti` | `token` | `sub` | `client_id` | `kid` | `sid` | `sub_without_sid`. */
 export type RevocationKind = (typeof REVOCATION_KINDS)[number];
 
 /** Every subject a Portcullis member uses, for one prefix. */

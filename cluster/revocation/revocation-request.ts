@@ -4,7 +4,7 @@
 // the stream pass the same time rules (checkRevocationRecord).
 import { randomUUID } from 'node:crypto';
 import { REVOCATION_KINDS, type RevocationKind } from '../protocol/subjects.js';
-import type { RevocationRecord } from '../protocol/messages.js';
+import { isCutKind, type RevocationRecord } from '../protocol/messages.js';
 import { parseTime } from './revocation-time.js';
 import { carriesCompactToken, CUT_AHEAD_S, isCompactToken } from '../../node/contracts/index.js';
 
@@ -14,7 +14,7 @@ export interface RevocationRequest {
   readonly value: string;
   /** Only tokens with this `iss` claim (not for kind `token`). */
   readonly issuer?: string | null;
-  /** `sub`/`client_id`: revoke tokens issued up to and including this second (default: now). */
+  /** `sub`/`client_id`/`sub_without_sid`: revoke tokens issued up to and including this second (default: now). */
   readonly before?: number | string;
   /** When the revoked token(s) expire, if known: the entry is dropped after it. */
   readonly exp?: number | string;
@@ -93,9 +93,9 @@ export function buildRevocation(input: unknown, ctx: BuildContext): BuildResult 
   }
 
   let before: number | null = null;
-  const takesBefore = kind === 'sub' || kind === 'client_id';
+  const takesBefore = kind !== null && isCutKind(kind);
   if (o.before !== undefined && o.before !== null) {
-    if (kind !== null && !takesBefore) errors.push(`before: only for kinds sub and client_id, not "${kind}"`);
+    if (kind !== null && !takesBefore) errors.push(`before: only for kinds sub, client_id and sub_without_sid, not "${kind}"`);
     else if (typeof o.before !== 'string' && typeof o.before !== 'number') errors.push('before: expected epoch seconds, ISO 8601 or "now"');
     else {
       const t = parseTime(o.before, ctx.nowMs);

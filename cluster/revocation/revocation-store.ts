@@ -1,10 +1,11 @@
 // The revocation set of one process: O(1) lookups by jti, token hash, sub/client_id
-// with a cut (tokens issued up to and including its second), kid and sid (an OIDC session: every token carrying it); idempotent apply keyed by
+// with a cut (tokens issued up to and including its second; `sub_without_sid`: only tokens without a `sid`),
+// kid and sid (an OIDC session: every token carrying it); idempotent apply keyed by
 // revocation id; a coarse sweeper drops entries once every token they can match has expired (clock skew included).
 // Bounded in entries and estimated bytes: a revocation beyond the bound is refused (`full`),
 // never evicting another.
 import type { TokenFacts } from '../../node/contracts/index.js';
-import type { RevocationRecord } from '../protocol/messages.js';
+import { isCutKind, type RevocationRecord } from '../protocol/messages.js';
 import type { RevocationKind } from '../protocol/subjects.js';
 import { DEFAULT_LINGER_S } from './revocation-linger.js';
 
@@ -62,7 +63,7 @@ const SEP = '\n';
 export class RevocationStore {
   private readonly byId = new Map<string, RevocationRecord>();
   private readonly exact: Record<'jti' | 'token' | 'kid' | 'sid', Map<string, RevocationRecord>> = { jti: new Map(), token: new Map(), kid: new Map(), sid: new Map() };
-  private readonly cuts: Record<'sub' | 'client_id', Map<string, Cut>> = { sub: new Map(), client_id: new Map() };
+  private readonly cuts: Record<'sub' | 'client_id' | 'sub_without_sid', Map<string, Cut>> = { sub: new Map(), client_id: new Map(), sub_without_sid: new Map() };
   private readonly listeners = new Set<(r: RevocationRecord) => void>();
   private sweeper: NodeJS.Timeout | null = null;
   private swept = 0;
@@ -104,7 +105,7 @@ export class RevocationStore {
     this.byId.set(r.id, r);
     this.bytes += revocationBytes(r);
     const key = r.issuer === null ? r.value : r.issuer + SEP + r.value;
-    if (r.kind === 'sub' || r.kind === 'client_id') {
+    if (isCutKind(r.kind)) {
       const m = this.cuts[r.kind];
       const c = m.get(key);
       const before = r.before ?? Math.floor(r.createdAt / 1000);
@@ -163,7 +164,10 @@ export class RevocationStore {
     const hit = this.exact.token.get(t.tokenHash) ?? (t.twinHash === undefined ? undefined : this.exact.token.get(t.twinHash));
     if (hit !== undefined) return hit;
     return this.exactHit('jti', t.jti, t.iss) ?? this.exactHit('kid', t.kid, t.iss) ?? this.cutHit('sub', t.sub, t.iss, t.iat) ?? this.cutHit('client_id', t.clientId, t.iss, t.iat)
-      ?? this.exactHit('sid', t.sid, t.iss) ?? (t.keyUnknown === true ? this.anyKid(t.iss) : undefined)
+      ?? this.exactHit('sid', t.sid, t.iss)
+      // a session logout that named the user: its tokens that carry no session cannot be told apart, so they go too
+      ?? (t.sid === undefined ? this.cutHit('sub_without_sid', t.sub, t.iss, t.iat) : undefined)
+      ?? (t.keyUnknown === true ? this.anyKid(t.iss) : undefined)
       // a token the proxy minted dies with the inbound token it replaced (depth bounded by parentFacts)
       ?? (t.parent === undefined ? undefined : this.match(t.parent));
   }
@@ -196,7 +200,7 @@ export class RevocationStore {
       this.bytes -= revocationBytes(r);
       n++;
       const key = r.issuer === null ? r.value : r.issuer + SEP + r.value;
-      if (r.kind === 'sub' || r.kind === 'client_id') {
+      if (isCutKind(r.kind)) {
         const c = this.cuts[r.kind].get(key);
         if (c !== undefined && c.expiresAt <= nowS) this.cuts[r.kind].delete(key);
       } else if (this.exact[r.kind].get(key) === r) {
@@ -221,7 +225,7 @@ export class RevocationStore {
 
   /** Entry counts per kind and the sweep total. */
   stats(): Record<string, number> {
-    const by: Record<string, number> = { jti: 0, token: 0, sub: 0, client_id: 0, kid: 0, sid: 0 };
+    const by: Record<string, number> = { jti: 0, token: 0, sub: 0, client_id: 0, kid: 0, sid: 0, sub_without_sid: 0 };
     for (const r of this.byId.values()) by[r.kind]!++;
     const out: Record<string, number> = {
       revocations_entries: this.byId.size, revocations_swept_total: this.swept, revocations_bytes_estimate: this.bytes, revocations_refused_full_total: this.refusedFull,
@@ -244,7 +248,7 @@ export class RevocationStore {
     return undefined;
   }
 
-  private cutHit(kind: 'sub' | 'client_id', value: string | undefined, iss: string | undefined, iat: number | undefined): RevocationRecord | undefined {
+  private cutHit(kind: 'sub' | 'client_id' | 'sub_without_sid', value: string | undefined, iss: string | undefined, iat: number | undefined): RevocationRecord | undefined {
     if (value === undefined) return undefined;
     const m = this.cuts[kind];
     if (m.size === 0) return undefined;

@@ -28,7 +28,7 @@ function json(text: string): Record<string, unknown> | null {
 }
 
 /** Revocation kinds whose values are identifiers, not credentials (`token` values are hashes of one). */
-const PLAIN_KINDS: ReadonlySet<string> = new Set(['jti', 'sub', 'client_id', 'kid', 'sid']);
+const PLAIN_KINDS: ReadonlySet<string> = new Set(['jti', 'sub', 'client_id', 'kid', 'sid', 'sub_without_sid']);
 
 /** A `before` as an operator writes a time (ISO 8601, epoch seconds, `now`): no token looks like one. */
 const TIME_LIKE = /^(now|[0-9][0-9T:.+\-Z ]{0,39})$/i;

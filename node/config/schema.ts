@@ -212,6 +212,8 @@ export const issuerSchema = z.strictObject({
     cache_ttl_s: z.number().int().min(0).default(60), // s; positive results, capped by exp; also caps the life of internal tokens minted from them (when > 0)
     negative_ttl_s: z.number().int().min(0).default(5), // active:false results
     require_aud: z.boolean().default(false), // true: an active answer without `aud` is refused (RFC 7662 makes it optional)
+    /** true: an active answer without `iss` is refused (RFC 7662 makes it optional): set it for a shared multi-tenant authorization server. */
+    require_iss: z.boolean().default(false),
     timeout_ms: timeoutMs(3_000), // the waiter's 503; the call itself keeps its connection until the AS answers (≤ late_answer_ms)
     /** A call whose waiter got its 503 may finish (its answer still fills the cache) for this long in total, from its start; then its connection is closed. At least timeout_ms. */
     late_answer_ms: timeoutMs(30_000), // 30 s

@@ -11,11 +11,12 @@ export const CUT_AHEAD_S = 60;
 
 /** A revocation as node/events asks for it (cluster/revocation's request shape). */
 export interface RevocationInput {
-  readonly kind: 'sub' | 'sid';
+  /** `sub_without_sid`: only the sub's tokens that carry no `sid` claim (the companion of a session logout naming the user). */
+  readonly kind: 'sub' | 'sid' | 'sub_without_sid';
   readonly value: string;
   /** Only tokens with this `iss`; null = tokens of any issuer. */
   readonly issuer: string | null;
-  /** `sub` only: tokens issued up to and including this second (epoch s) are revoked. */
+  /** `sub`/`sub_without_sid` only: tokens issued up to and including this second (epoch s) are revoked. */
   readonly before?: number;
   readonly reason: string;
 }

@@ -1,7 +1,8 @@
 // One OpenID Connect Back-Channel Logout 1.0 request (§2.5–2.8): the form body's logout_token is
 // verified (jws-check: signature against the issuer's JWKS; logout-token: the §2.6 claims), a
-// replay is refused, and the session (`sid`) — or, with only `sub`, the user's tokens issued up
-// to the token's `iat` — is revoked through the member's one revocation publisher.
+// replay is refused, and the session (`sid`; with `sub` too, also the user's tokens without a `sid`
+// issued up to the token's `iat`) — or, with only `sub`, the user's tokens issued up to the token's
+// `iat` — is revoked through the member's one revocation publisher.
 import { createHash } from 'node:crypto';
 import type { IssuerConfig } from '../config/index.js';
 import { CUT_AHEAD_S, type RevocationInput, type RevocationPublisher } from '../contracts/index.js';
@@ -9,6 +10,7 @@ import { parseCompact, type JwksActor } from '../jwt/index.js';
 import type { Logger } from '../log.js';
 import { checkJws } from './jws-check.js';
 import { checkLogoutClaims, LOGOUT_TYPS } from './logout-token.js';
+import { publishWithCompanion, sessionlessCut } from './session-logout.js';
 
 /** An answer to write: status, JSON body ('' = none); always `Cache-Control: no-store`. */
 export interface EventAnswer {
@@ -73,16 +75,20 @@ export async function handleLogout(name: string, issuer: IssuerConfig, actor: Jw
   if (deps.publisher === null) return unavailable('no_publisher', 'revocations cannot be published by this instance');
   if (deps.publisher.known(id)) return bad('replayed', 'this logout token (jti) was already received');
   // a session names exactly what was logged out; without one, every token of the user up to the logout
+  const before = Math.min(Math.floor(logout.iat), nowS + CUT_AHEAD_S);
   const input: RevocationInput = logout.sid !== null
     ? { kind: 'sid', value: logout.sid, issuer: issuer.issuer, reason: 'backchannel_logout' }
-    : { kind: 'sub', value: logout.sub!, issuer: issuer.issuer, before: Math.min(Math.floor(logout.iat), nowS + CUT_AHEAD_S), reason: 'backchannel_logout' };
-  const out = await deps.publisher.publish(input, id);
+    : { kind: 'sub', value: logout.sub!, issuer: issuer.issuer, before, reason: 'backchannel_logout' };
+  // with both: the user's tokens that carry no sid (Auth0's, Okta's access tokens) belong to no other session either
+  const companion = logout.sid !== null && logout.sub !== null ? sessionlessCut(input, logout.sub, before) : null;
+  const out = await publishWithCompanion(deps.publisher, input, companion, id);
   if (!out.ok) {
     deps.logger.error({ source: name, event: 'backchannel_logout', errors: out.errors }, 'identity-provider event not applied');
     return out.full === true ? unavailable('store_full', 'the revocation store is full') : bad('invalid_revocation', out.errors.join('; '));
   }
   deps.logger.info({
     audit: 'idp_event', source: name, event: 'backchannel_logout', kind: input.kind, subject_fp: fingerprint(input.value), revocation: out.id, persisted: out.persisted,
+    ...(companion === null ? {} : { sessionless_sub_fp: fingerprint(companion.value) }),
   }, 'identity-provider event applied');
   // persisted false: applied here and sent live; the member's outbox retries until the stream has it
   // (a resend by the OP could not add anything and would be refused as a replay)

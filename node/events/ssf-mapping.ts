@@ -6,6 +6,7 @@
 import { STANDARD_EVENT_TYPES, type EventActionName, type EventSourceConfig } from '../config/index.js';
 import { CUT_AHEAD_S, type RevocationInput } from '../contracts/index.js';
 import type { SecurityEvent } from './ssf-set.js';
+import { sessionlessCut } from './session-logout.js';
 
 const CAEP = 'https://schemas.openid.net/secevent/caep/event-type/';
 const RISC = 'https://schemas.openid.net/secevent/risc/event-type/';
@@ -49,7 +50,8 @@ export function requestedEvents(src: EventSourceConfig): string[] {
 
 /** What to do with one event. */
 export type EventAction =
-  | { readonly kind: 'revoke'; readonly input: RevocationInput }
+  /** `companion`: published first (session-logout.ts), null for none. */
+  | { readonly kind: 'revoke'; readonly input: RevocationInput; readonly companion: RevocationInput | null }
   /** Drop the cached verdicts of `sub`'s tokens (of token issuer `issuer`; null = any). */
   | { readonly kind: 'drop'; readonly sub: string; readonly issuer: string | null }
   /** Accepted without a revocation; `result` says why (metrics): verification, not_revoking, unknown_event, unmapped_subject. */
@@ -100,13 +102,18 @@ export function mapEvent(name: string, ev: SecurityEvent, src: EventSourceConfig
   if (subject !== null && (subject.format === 'complex' || (subject.format === undefined && (obj(subject.user) !== null || obj(subject.session) !== null)))) {
     const session = obj(subject.session);
     const sid = session === null ? null : (str(session.id) ?? str(session.sid));
-    if (sid !== null && action === 'session') return { kind: 'revoke', input: { kind: 'sid', value: sid, issuer: src.token_issuer ?? null, reason } };
     user = obj(subject.user);
+    if (sid !== null && action === 'session') {
+      const input: RevocationInput = { kind: 'sid', value: sid, issuer: src.token_issuer ?? null, reason };
+      // the user named too: their tokens without a sid (as Auth0's, Okta's) go with the session
+      const owner = simple(user, src);
+      return { kind: 'revoke', input, companion: owner?.kind === 'sub' ? sessionlessCut({ ...input, issuer: owner.issuer }, owner.value, before) : null };
+    }
   }
   const target = simple(user, src);
   if (target === null) return { kind: 'accept', result: 'unmapped_subject' };
   if (action === 'drop_cache') return target.kind === 'sub' ? { kind: 'drop', sub: target.value, issuer: target.issuer } : { kind: 'accept', result: 'unmapped_subject' };
   // an opaque subject configured as a session id is that session, whatever the action
-  if (target.kind === 'sid') return { kind: 'revoke', input: { kind: 'sid', value: target.value, issuer: target.issuer, reason } };
-  return { kind: 'revoke', input: { kind: 'sub', value: target.value, issuer: target.issuer, before, reason } };
+  if (target.kind === 'sid') return { kind: 'revoke', input: { kind: 'sid', value: target.value, issuer: target.issuer, reason }, companion: null };
+  return { kind: 'revoke', input: { kind: 'sub', value: target.value, issuer: target.issuer, before, reason }, companion: null };
 }

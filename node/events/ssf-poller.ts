@@ -10,6 +10,7 @@ import type { RevocationPublisher } from '../contracts/index.js';
 import type { JwksActor } from '../jwt/index.js';
 import type { Logger } from '../log.js';
 import { applyDrop, auditApplied, judgeSet, type DropCached } from './ssf-push.js';
+import { publishWithCompanion } from './session-logout.js';
 
 /** Largest poll answer read, bytes (100 SETs of a few KiB each). */
 const MAX_POLL_BYTES = 4 * 1024 * 1024;
@@ -185,7 +186,7 @@ export class SsfPoller {
     // alone, one applied here already waits in the outbox for the bus: publishing it again each poll only logs again
     if (alone && this.deps.publisher.known(j.id)) return;
     // published every time it arrives: a redelivery of one not yet stored gets stored now (the same id is a no-op otherwise)
-    const out = await this.deps.publisher.publish(j.input, j.id);
+    const out = await publishWithCompanion(this.deps.publisher, j.input, j.companion, j.id);
     if (!out.ok) {
       const full = out.full === true;
       this.deps.count(`ssf_${j.type}`, full ? 'store_full' : 'invalid_revocation');

@@ -17,6 +17,8 @@ export interface AnswerRules {
   readonly audiences: readonly string[];
   /** `introspection.require_aud`: an answer without `aud` is refused. */
   readonly requireAud: boolean;
+  /** `introspection.require_iss`: an answer without `iss` is refused. */
+  readonly requireIss: boolean;
   /** `clock_skew_s`, in ms. */
   readonly skewMs: number;
   /** `max_token_lifetime_s` (capped by the revocation lifetime, node/auth/revocable-lifetime.ts), s; null = none. */
@@ -36,8 +38,9 @@ export function judgeAnswer(result: IntrospectionResult, key: string, now: numbe
   // non-string sub/jti/client_id/azp/sid, which a revocation could never match (token-rules.ts)
   if (!optionalDate(claims.exp) || !optionalDate(claims.nbf) || !optionalDate(claims.iat) || identityClaimsMalformed(claims)) return REFUSED.badClaims;
   // an answer naming another issuer is not about a token of this one (a shared multi-tenant AS, a
-  // misrouted endpoint): compared exactly, like a JWT's iss; absent is fine (iss is optional)
-  if (claims.iss !== undefined && claims.iss !== rules.issuerUrl) return REFUSED.wrongIssuer;
+  // misrouted endpoint): compared exactly, like a JWT's iss; absent is fine (iss is optional) unless
+  // require_iss: a shared multi-tenant AS that leaves it out may be answering for another tenant's token
+  if (claims.iss === undefined ? rules.requireIss : claims.iss !== rules.issuerUrl) return claims.iss === undefined ? REFUSED.missingIssuer : REFUSED.wrongIssuer;
   // token_type (RFC 7662 §2.2, RFC 6749 §7.1) names an access-token type; a refresh token or anything
   // else some servers answer `active` for must not open a route
   if (claims.token_type !== undefined && !isAccessTokenType(claims.token_type, claims.cnf)) return REFUSED.notAccessToken;

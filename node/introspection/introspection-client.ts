@@ -89,7 +89,7 @@ export class IntrospectionClient {
     this.name = opts.name;
     this.#cfg = cfg;
     this.#rules = {
-      name: opts.name, issuerUrl: opts.issuer.issuer, audiences: opts.issuer.audiences, requireAud: cfg.require_aud,
+      name: opts.name, issuerUrl: opts.issuer.issuer, audiences: opts.issuer.audiences, requireAud: cfg.require_aud, requireIss: cfg.require_iss,
       skewMs: opts.issuer.clock_skew_s * 1000, maxLifetimeS: opts.issuer.max_token_lifetime_s ?? null,
     };
     this.#caller = new IntrospectionCaller({

@@ -21,6 +21,7 @@ export const REFUSED = Object.freeze({
   wrongAudience: invalid('token audience not accepted', 'wrong_audience'),
   malformed: invalid('token malformed', 'malformed'),
   wrongIssuer: invalid('token issuer does not match', 'wrong_issuer'),
+  missingIssuer: invalid('token issuer missing', 'missing_issuer'),
   notAccessToken: invalid('token is not an access token', 'wrong_token_type'),
   badClaims: invalid('token claims malformed', 'malformed_claims'),
 });

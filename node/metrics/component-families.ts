@@ -154,7 +154,7 @@ counter('portcullis_revocations_published_total', 'Revocations this process publ
 counter('portcullis_revocations_replayed_total', 'Revocations replayed from the stream', { 'cluster.revocations_replayed_total': null });
 counter('portcullis_revocations_expired_on_arrival_total', 'Revocations that arrived already expired', { 'cluster.revocations_expired_on_arrival_total': null });
 counter('portcullis_revocations_catch_ups_total', 'Catch-ups from the stream after a gap', { 'cluster.revocations_catch_ups_total': null });
-const KINDS = ['jti', 'token', 'sub', 'client_id', 'kid', 'sid'] as const;
+const KINDS = ['jti', 'token', 'sub', 'client_id', 'kid', 'sid', 'sub_without_sid'] as const;
 counter('portcullis_revocations_received_total', 'Revocations received, by kind', Object.fromEntries(KINDS.map((k) => [`cluster.revocations_received_${k}`, { kind: k }])));
 counter('portcullis_revocations_applied_total', 'Revocations applied to the store, by kind', Object.fromEntries(KINDS.map((k) => [`cluster.revocations_applied_${k}`, { kind: k }])));
 gauge('portcullis_revocations_entries', 'Revocations in the store (every process holds the whole set: the highest over workers)', { 'cluster.revocations_entries': null }, { aggregate: 'max' });

@@ -20,7 +20,7 @@ export interface RevocationLike { readonly kind: string; readonly value: string;
 /**
  * Does `r` name the token with facts `f` itself (not the inbound token it was obtained for)? Its
  * issuer, when set, must be the token's `iss`; jti, token hash and kid compare directly; sub,
- * client_id and sid cuts are judged by `isRevoked` (the per-request check), false without one.
+ * client_id, sid and sub_without_sid cuts are judged by `isRevoked` (the per-request check), false without one.
  */
 export function namesToken(r: RevocationLike, f: TokenFacts, isRevoked: ((f: TokenFacts) => boolean) | null): boolean {
   if (r.issuer != null && r.issuer !== f.iss) return false;
@@ -28,13 +28,13 @@ export function namesToken(r: RevocationLike, f: TokenFacts, isRevoked: ((f: Tok
     case 'jti': return f.jti === r.value;
     case 'token': return f.tokenHash === r.value || f.twinHash === r.value;
     case 'kid': return f.kid === r.value;
-    case 'sub': case 'client_id': case 'sid': return isRevoked?.(f) === true;
+    case 'sub': case 'client_id': case 'sid': case 'sub_without_sid': return isRevoked?.(f) === true;
     default: return false;
   }
 }
 
 /** Revocation kinds matched by a claim of the value itself, with their index prefix. */
-const CLAIM_PREFIX: Readonly<Record<string, string>> = { sub: 's:', client_id: 'c:', sid: 'i:', kid: 'k:' };
+const CLAIM_PREFIX: Readonly<Record<string, string>> = { sub: 's:', sub_without_sid: 's:', client_id: 'c:', sid: 'i:', kid: 'k:' };
 
 /** The claim index keys of a value with facts `f`. */
 function claimKeys(f: TokenFacts): string[] {

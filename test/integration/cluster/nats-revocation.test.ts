@@ -110,7 +110,7 @@ describe('revocations over one nats-server', () => {
     expect(msg).toContain('before: "yesterday" is not a time');
     expect((await post(req, '{nope')).status).toBe(400);
     expect(((await post(req, JSON.stringify({ kind: 'token', value: 'raw-token' }))).body as { message: string }).message).toContain('SHA-256');
-    expect(((await post(req, JSON.stringify({ kind: 'jti', value: 'x', before: 1 }))).body as { message: string }).message).toContain('before: only for kinds sub and client_id');
+    expect(((await post(req, JSON.stringify({ kind: 'jti', value: 'x', before: 1 }))).body as { message: string }).message).toContain('before: only for kinds sub, client_id and sub_without_sid');
     const ok = await post(req, JSON.stringify({ kind: 'sub', value: 'bob', reason: 'left the company' }));
     expect(ok.status).toBe(201);
     const body = ok.body as { revocation: Record<string, unknown>; persisted: boolean; stream_seq: number };

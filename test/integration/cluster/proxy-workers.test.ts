@@ -174,7 +174,7 @@ describe('serve --workers 2 without NATS', () => {
     // the admin API refuses an unknown kind naming the field
     const bad = await request(`${proxy.adminUrl}/revocations`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}` }, body: JSON.stringify({ kind: 'user', value: 'x' }) });
     expect(bad.statusCode).toBe(400);
-    expect(((await bad.body.json()) as { message: string }).message).toMatch(/kind: expected one of jti, token, sub, client_id, kid, sid, got "user"/);
+    expect(((await bad.body.json()) as { message: string }).message).toMatch(/kind: expected one of jti, token, sub, client_id, kid, sid, sub_without_sid, got "user"/);
     const after = (await (await request(`${proxy.adminUrl}/revocations`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).body.json()) as { total: number };
     expect(after.total).toBe(before.total);
   });

@@ -41,9 +41,16 @@ describe('SET claims', () => {
 describe('SSF event → revocation', () => {
   it('session-revoked: the session of a complex subject, else the user up to the event time', () => {
     expect(mapEvent('tx', ev(`${CAEP}session-revoked`, { format: 'complex', user: issSub, session: { format: 'opaque', id: 's9' } }), mapped, NOW))
-      .toEqual({ kind: 'revoke', input: { kind: 'sid', value: 's9', issuer: 'https://as.example', reason: 'ssf:tx:session_revoked' } });
+      .toEqual({
+        kind: 'revoke', input: { kind: 'sid', value: 's9', issuer: 'https://as.example', reason: 'ssf:tx:session_revoked' },
+        // the user is named too: their tokens without a sid go with the session, up to the event time
+        companion: { kind: 'sub_without_sid', value: 'u1', issuer: 'https://as.example', before: NOW - 10, reason: 'ssf:tx:session_revoked' },
+      });
+    // a session alone: nothing ties it to a user, so no companion
+    expect(mapEvent('tx', ev(`${CAEP}session-revoked`, { format: 'complex', session: { format: 'opaque', id: 's9' } }), mapped, NOW))
+      .toEqual({ kind: 'revoke', input: { kind: 'sid', value: 's9', issuer: 'https://as.example', reason: 'ssf:tx:session_revoked' }, companion: null });
     expect(mapEvent('tx', ev(`${CAEP}session-revoked`, issSub, { event_timestamp: NOW - 100 }), src, NOW))
-      .toEqual({ kind: 'revoke', input: { kind: 'sub', value: 'u1', issuer: 'https://as.example', before: NOW - 100, reason: 'ssf:tx:session_revoked' } });
+      .toEqual({ kind: 'revoke', input: { kind: 'sub', value: 'u1', issuer: 'https://as.example', before: NOW - 100, reason: 'ssf:tx:session_revoked' }, companion: null });
   });
 
   it('credential-change and the RISC account events revoke the user; an event time in the future is cut to now + 60 s', () => {

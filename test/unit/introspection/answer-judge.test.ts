@@ -1,12 +1,12 @@
 // The introspection judge's boundaries, table-driven at a fixed clock: each date rule on both
-// sides of its clock-skew edge, audience lists, require_aud, DPoP token_type, issuer compared exactly.
+// sides of its clock-skew edge, audience lists, require_aud, require_iss, DPoP token_type, issuer compared exactly.
 import { describe, it, expect } from 'vitest';
 import { judgeAnswer, type AnswerRules } from '../../../node/introspection/answer-judge.js';
 import { REFUSED } from '../../../node/introspection/refusals.js';
 import type { VerifyOutcome } from '../../../node/pipeline/token-verifier.js';
 
 const NOW = 1_700_000_000; // s
-const rules: AnswerRules = { name: 'demo', issuerUrl: 'https://as.test', audiences: ['api', 'api2'], requireAud: false, skewMs: 30_000, maxLifetimeS: 3600 };
+const rules: AnswerRules = { name: 'demo', issuerUrl: 'https://as.test', audiences: ['api', 'api2'], requireAud: false, requireIss: false, skewMs: 30_000, maxLifetimeS: 3600 };
 const good = { sub: 'bob', scope: 'orders:read', iss: 'https://as.test', aud: 'api', exp: NOW + 60, iat: NOW - 10, token_type: 'Bearer' };
 const KEY = 'a'.repeat(64);
 
@@ -43,6 +43,13 @@ describe('judgeAnswer', () => {
 
   it('refuses an inactive answer even when it carries claims', () => {
     expect(judgeAnswer({ active: false, claims: { ...good }, expiresAt: NOW * 1000 + 60_000 }, KEY, NOW * 1000, rules)).toBe(REFUSED.inactive);
+  });
+
+  it('require_iss: refuses an answer without iss (401 token issuer missing), still one naming another, accepts ours', () => {
+    const strict = { ...rules, requireIss: true };
+    expect(judge({ iss: undefined }, strict)).toBe(REFUSED.missingIssuer);
+    expect(judge({ iss: 'https://tenant-b.as.test' }, strict)).toBe(REFUSED.wrongIssuer);
+    expect(judge({}, strict).ok).toBe(true);
   });
 
   it('require_aud: refuses an answer without aud, accepts one naming ours', () => {

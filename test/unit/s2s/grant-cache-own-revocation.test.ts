@@ -61,5 +61,9 @@ describe('TokenBoundCache.revokeOwn', () => {
     expect(await cache.get('in7', 'aud', null, async () => ({ ok: true, authorization: 'Bearer again', useUntil: Date.now() + 600_000, facts: { tokenHash: 'h-again', sub: 'user7', kid: 'k3', iss: ISS } }))).toBe('Bearer again');
     expect(cache.revokeOwn({ kind: 'kid', value: 'k3' }, null)).toBe(1);
     expect(cache.revokeOwn({ kind: 'client_id', value: 'app1' }, () => true)).toBe(495);
+    // sub_without_sid: found by the sub it names (an outbound token of that user without a sid), judged by the check
+    asked = 0;
+    expect(cache.revokeOwn({ kind: 'sub_without_sid', value: 'user20' }, () => { asked++; return true; })).toBe(1);
+    expect(asked).toBe(1);
   });
 });

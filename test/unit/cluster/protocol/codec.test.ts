@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { Packr } from 'msgpackr';
-import { Codec, MESSAGE_SPECS, REVOCATION_KINDS, revocationVersion, type BusMessage, type RevocationAdded } from '../../../../cluster/protocol/index.js';
+import { Codec, isCutKind, MESSAGE_SPECS, REVOCATION_KINDS, revocationVersion, type BusMessage, type RevocationAdded } from '../../../../cluster/protocol/index.js';
 
 const HASH = 'ab'.repeat(32);
 const revocation: RevocationAdded = {
@@ -15,6 +15,7 @@ const samples: BusMessage[] = [
   revocation,
   { ...revocation, kind: 'token', value: HASH, issuer: null, before: null, reason: 'leaked' },
   { ...revocation, v: 2, kind: 'sid', value: 'session-7f', before: null },
+  { ...revocation, v: 3, kind: 'sub_without_sid', value: 'alice', reason: 'backchannel_logout' },
   { type: 'member.heartbeat', v: 1, id: 'host-1-abc', role: 'worker', host: 'host', pid: 42, startedAt: 1, seq: 7, intervalMs: 1000 },
   { type: 'member.left', v: 1, id: 'host-1-abc' },
   { type: 'member.heartbeat', v: 2, id: 'host-1-abc', role: 'single', host: 'host', pid: 42, startedAt: 1, seq: 8, intervalMs: 1000, policy: null },
@@ -51,9 +52,10 @@ describe('Codec', () => {
       'revocation.added@1', 'retired.revocation.sync@1', 'retired.revocation.snapshot@1', 'member.heartbeat@1', 'member.left@1', 'retired.policy.updated@1',
     ]);
     // the retired slot keeps its place; new specs only at the end
-    expect(MESSAGE_SPECS.at(-3)).toMatchObject({ type: 'member.heartbeat', v: 2 });
-    expect(MESSAGE_SPECS.at(-2)).toMatchObject({ type: 'cache.subject_dropped', v: 1 });
-    expect(MESSAGE_SPECS.at(-1)).toMatchObject({ type: 'member.heartbeat', v: 3 });
+    expect(MESSAGE_SPECS.at(-4)).toMatchObject({ type: 'member.heartbeat', v: 2 });
+    expect(MESSAGE_SPECS.at(-3)).toMatchObject({ type: 'cache.subject_dropped', v: 1 });
+    expect(MESSAGE_SPECS.at(-2)).toMatchObject({ type: 'member.heartbeat', v: 3 });
+    expect(MESSAGE_SPECS.at(-1)).toMatchObject({ type: 'revocation.added', v: 3 });
   });
 
   it('never delivers the retired policy.updated, and refuses a heartbeat whose policy status is malformed', () => {
@@ -75,7 +77,7 @@ describe('Codec', () => {
   it('drops and counts an unknown version, an unknown type and a wrong field, without throwing', () => {
     const c = new Codec();
     const plain = new Packr({ useRecords: false });
-    expect(c.decode(plain.pack({ ...revocation, v: 3 }))).toBeNull();
+    expect(c.decode(plain.pack({ ...revocation, v: 4 }))).toBeNull();
     expect(c.decode(plain.pack({ ...revocation, type: 'revocation.exploded' }))).toBeNull();
     expect(c.decode(plain.pack({ ...revocation, expiresAt: 'tomorrow' }))).toBeNull();
     expect(c.decode(plain.pack({ ...revocation, kind: 'email' }))).toBeNull();
@@ -121,7 +123,7 @@ describe('Codec', () => {
     const b = new Codec();
     const text = fc.string({ minLength: 1, maxLength: 40 }).filter((s) => !/[\u0000-\u001f\u007f]/.test(s));
     fc.assert(fc.property(fc.constantFrom(...REVOCATION_KINDS), text, fc.option(text, { nil: null }), fc.integer({ min: 0, max: 2 ** 40 }), (kind, value, issuer, t) => {
-      const cut = kind === 'sub' || kind === 'client_id';
+      const cut = isCutKind(kind);
       const m: RevocationAdded = {
         ...revocation, v: revocationVersion(kind), kind, value: kind === 'token' ? HASH : value, issuer: kind === 'token' ? null : issuer,
         before: cut ? t : null, expiresAt: t + 1, createdAt: t * 1000, publishedAt: t * 1000 + 0.5,
@@ -140,6 +142,26 @@ describe('Codec', () => {
     expect(b.decode(raw({ ...sid, v: 1 }))).toBeNull();
     expect(b.decode(raw({ ...revocation, v: 2, kind: 'jti', value: 'j', before: null }))).toBeNull();
     expect(b.stats().dropped_malformed).toBe(2);
+  });
+
+  it('a sub_without_sid revocation travels as v3 only, with a cut; a build without v3 cannot read it (so it fails closed, not misreads it)', () => {
+    const a = new Codec();
+    const b = new Codec();
+    const cut: RevocationAdded = { ...revocation, v: 3, kind: 'sub_without_sid', value: 'alice' };
+    expect(b.decode(a.encode(cut))).toEqual(cut);
+    const p = new Packr({ useRecords: false });
+    expect(b.decode(p.pack({ ...cut, v: 2 }))).toBeNull(); // a v2 reader knows sid only
+    expect(b.decode(p.pack({ ...cut, v: 1 }))).toBeNull();
+    expect(b.decode(p.pack({ ...cut, before: null }))).toBeNull(); // a cut kind names its cut
+    expect(b.decode(p.pack({ ...revocation, v: 3 }))).toBeNull(); // a sub cut stays v1
+    expect(b.stats().dropped_malformed).toBe(4);
+    // the build before it (one shared record fewer) does not decode the v3 record: its receiver counts the
+    // message as unreadable and closes its gate (README: a revocation this build cannot read fails closed)
+    const older = MESSAGE_SPECS.slice(0, -1).map((s) => [...s.fields]);
+    const olderPackr = new Packr({ structures: older, maxSharedStructures: older.length, useRecords: true, moreTypes: false, bundleStrings: false, mapsAsObjects: true });
+    let read: unknown = null;
+    try { read = olderPackr.unpack(a.encode(cut)); } catch { read = 'undecodable'; }
+    expect(read).toBe('undecodable');
   });
 
   it('a token revocation carries its SHA-256 as 64 lowercase hex and no issuer, else it is malformed (the store could never match it)', () => {

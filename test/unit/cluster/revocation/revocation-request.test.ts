@@ -79,7 +79,7 @@ describe('buildRevocation', () => {
     if (r.ok) return;
     expect(r.errors).toEqual(expect.arrayContaining([
       expect.stringMatching(/^extra: unknown field/),
-      expect.stringMatching(/^kind: expected one of jti, token, sub, client_id, kid, sid, got "email"/),
+      expect.stringMatching(/^kind: expected one of jti, token, sub, client_id, kid, sid, sub_without_sid, got "email"/),
       expect.stringMatching(/^value: expected a non-empty string/),
       expect.stringMatching(/^before: "later" is not a time/),
       expect.stringMatching(/^exp: in the past/),
@@ -88,7 +88,7 @@ describe('buildRevocation', () => {
   });
 
   it.each([
-    [{ kind: 'jti', value: 'a', before: 'now' }, 'before: only for kinds sub and client_id'],
+    [{ kind: 'jti', value: 'a', before: 'now' }, 'before: only for kinds sub, client_id and sub_without_sid'],
     [{ kind: 'sub', value: 'a', before: NOW + 3600 }, 'before: in the future'],
     [{ kind: 'token', value: 'ab'.repeat(32), issuer: 'https://x' }, 'issuer: not used with kind "token"'],
     [{ kind: 'jti', value: 'a\nb' }, 'value: contains control characters'],

@@ -151,6 +151,25 @@ describe('RevocationStore', () => {
     expect(s.isRevoked(tok({ sid: 's-2' }))).toBe(false);
   });
 
+  it('sub_without_sid: the sub\'s tokens without a sid up to the cut; one with any sid, a later one, another issuer\'s pass', () => {
+    const s = fresh();
+    s.apply(rec({ kind: 'sub_without_sid', value: 'ivan', issuer: 'https://a.example', before: T0 }));
+    expect(s.isRevoked(tok({ sub: 'ivan', iss: 'https://a.example', iat: T0 }))).toBe(true); // the cut's second is inclusive
+    expect(s.isRevoked(tok({ sub: 'ivan', iss: 'https://a.example' }))).toBe(true); // no iat: cannot be after the cut
+    expect(s.isRevoked(tok({ sub: 'ivan', iss: 'https://a.example', iat: T0 + 1 }))).toBe(false);
+    expect(s.isRevoked(tok({ sub: 'ivan', iss: 'https://a.example', iat: T0 - 5, sid: 'other' }))).toBe(false);
+    expect(s.isRevoked(tok({ sub: 'ivan', iss: 'https://b.example', iat: T0 - 5 }))).toBe(false);
+    expect(s.match(tok({ sub: 'ivan', iss: 'https://a.example', iat: T0 - 5 }))?.kind).toBe('sub_without_sid');
+    // a later cut moves it forward, as for sub
+    s.apply(rec({ kind: 'sub_without_sid', value: 'ivan', issuer: 'https://a.example', before: T0 + 10 }));
+    expect(s.isRevoked(tok({ sub: 'ivan', iss: 'https://a.example', iat: T0 + 1 }))).toBe(true);
+    expect(s.stats().revocations_entries_sub_without_sid).toBe(2);
+    expect(s.list('sub_without_sid')).toHaveLength(2);
+    clock.now = (T0 + 3601 + LINGER_S) * 1000;
+    expect(s.sweep()).toBe(2);
+    expect(s.isRevoked(tok({ sub: 'ivan', iss: 'https://a.example', iat: T0 }))).toBe(false);
+  });
+
   it('applies idempotently by id and tells listeners once', () => {
     const s = fresh();
     const seen: string[] = [];
