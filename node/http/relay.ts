@@ -11,6 +11,7 @@ import type { RequestContext } from '../pipeline/context.js';
 import { freshAuthorization, outboundRefused, replaceAuthorization, type OutboundResult, type PipelineSink, type UpstreamRequest } from '../pipeline/index.js';
 import type { Target, UpstreamPool } from '../upstream/upstream-pool.js';
 import { RequestBody, type BodyOwner } from './request-body.js';
+import { planBody, releaseBody } from './body-buffer.js';
 import { endPending, endStream, shutdownRelay, stopExchange, type EndingRelay } from './relay-end.js';
 import { writeError } from './respond.js';
 import { clientAddress } from './client-address.js';
@@ -73,6 +74,10 @@ export class Relay implements H1Handler, H1Request, PipelineSink, BodyOwner, Rel
   body: RequestBody | null = null;
   bodyComplete = true;
   private readonly maxBody: number;
+  /** Budget bytes (body-buffer.ts) this request's body, read whole before its dispatch, holds; 0 when none. */
+  private bufferedBytes = 0;
+  /** Allowed, its dispatch waiting for the body read whole (body-buffer.ts): no upstream connection taken yet. */
+  private awaitingBody = false;
 
   // upstream; the response fields below `attempt` are shared with response-stream.ts
   upstream: UpstreamPool | null = null;
@@ -152,6 +157,17 @@ export class Relay implements H1Handler, H1Request, PipelineSink, BodyOwner, Rel
   bodyEnded(): void {
     this.bodyComplete = true;
     this.host.bodyEnded(this);
+    if (this.awaitingBody) {
+      this.awaitingBody = false;
+      this.giveBackBuffer(); // whole now: it waits for a connection as any complete small body does
+      if (!this.done && !this.aborted) this.dispatch(null);
+    }
+  }
+
+  private giveBackBuffer(): void {
+    if (this.bufferedBytes === 0) return;
+    releaseBody(this.bufferedBytes);
+    this.bufferedBytes = 0;
   }
 
   /** BodyOwner */
@@ -237,6 +253,7 @@ export class Relay implements H1Handler, H1Request, PipelineSink, BodyOwner, Rel
     this.status = this.sent !== 0 ? this.sent : this.aborted ? 499 : status;
     if (this.aborted && this.outcome === 'complete') this.outcome = 'aborted';
     if (!this.bodyComplete) this.host.bodyEnded(this);
+    this.giveBackBuffer();
     this.host.finished(this);
   }
 
@@ -264,7 +281,23 @@ export class Relay implements H1Handler, H1Request, PipelineSink, BodyOwner, Rel
     this.path = req.path;
     this.headers = req.headers;
     this.hostIdx = req.hostIdx;
+    // a body still arriving with a length within server.limits.buffer_request_body_bytes is read whole first
+    // (bodyEnded dispatches): a slow sender holds no upstream connection (README "Slow uploads")
+    if (!this.bodyComplete && this.planBody()) return;
     this.dispatch(null);
+  }
+
+  /** True when the body is read whole before the dispatch. */
+  private planBody(): boolean {
+    const body = this.body!;
+    const plan = planBody(body.contentLength, this.snap.config.server.limits);
+    if (plan === 'stream') return false;
+    this.host.bodyPlanned(plan);
+    if (plan === 'overflow') return false;
+    this.bufferedBytes = body.contentLength;
+    this.awaitingBody = true;
+    body.collect();
+    return true;
   }
 
   private dispatch(avoid: Target | null): void {
