@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash, randomBytes } from 'node:crypto';
 import type { ClientHttp2Session } from 'node:http2';
+import { connect, type Socket } from 'node:net';
 import { request } from 'undici';
 import { ADMIN_ENV, ADMIN_TOKEN, baseConfig, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { rawRequest, requestText } from '../../helpers/raw-http.js';
@@ -134,4 +135,55 @@ describe('slow request bodies and the upstream pool', () => {
       expect((await metric('http2.request_bodies_buffered_total')) - before).toBe(size === LIMIT ? 1 : 0);
     }
   }, 40_000);
+});
+
+describe('the budget for bodies read whole (server.limits.buffer_request_body_total_bytes)', () => {
+  let app: ScriptedUpstream;
+  let proxy: ProxyProcess;
+
+  beforeAll(async () => {
+    app = await startScriptedUpstream((req, res) => {
+      req.resume();
+      req.on('end', () => { res.writeHead(200); res.end('ok'); });
+    });
+    proxy = await startProxy(baseConfig(app.url, {
+      // room for two bodies of 60 000 bytes still arriving
+      server: { listen: { host: '127.0.0.1', port: 0 }, limits: { buffer_request_body_total_bytes: 120_000 } },
+    }), { env: ADMIN_ENV });
+  });
+
+  afterAll(async () => {
+    await proxy?.stop();
+    await app?.close();
+  });
+
+  async function metric(key: string): Promise<number> {
+    const r = await request(`${proxy.adminUrl}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    return Math.max(0, sourceValue(await r.body.text(), key));
+  }
+
+  it('past the budget a body streams as before (counted); a sender that leaves gives its share back', async () => {
+    const socks: Socket[] = [];
+    try {
+      for (let i = 0; i < 3; i++) {
+        const s = connect(proxy.port, '127.0.0.1');
+        s.on('error', () => { /* closed by the test */ });
+        s.write(requestText('POST', '/over-budget', [['Content-Length', '60000']], 'a'));
+        socks.push(s);
+      }
+      // two read whole, the third streamed: it reached the upstream, its first byte with it
+      await waitFor('two bodies buffered, one over the budget', async () => (await metric('listener.request_bodies_buffered_total')) === 2 && (await metric('listener.request_body_buffer_overflow_total')) === 1, 10_000, { everyMs: 100 });
+      await waitFor('the streamed body at the upstream', () => app.seen.filter((x) => x.url === '/over-budget').length === 1, 10_000);
+    } finally {
+      for (const s of socks) s.destroy();
+    }
+    // their budget given back when they left: the next body is read whole again
+    // (until the proxy has seen them leave: a body sent before that overflows, and the next one is tried)
+    await waitFor('a body within the budget read whole after the senders left', async () => {
+      const buffered = await metric('listener.request_bodies_buffered_total');
+      const r = await rawRequest(proxy.port, requestText('POST', '/after', [['Content-Length', '60000']], 'b'.repeat(60_000)), { timeoutMs: 5_000 });
+      expect(r.status).toBe(200);
+      return (await metric('listener.request_bodies_buffered_total')) === buffered + 1;
+    }, 10_000, { everyMs: 200 });
+  }, 30_000);
 });
