@@ -7,9 +7,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { ClientHttp2Session } from 'node:http2';
 import { connect, type Socket } from 'node:net';
 import { request } from 'undici';
-import { ADMIN_ENV, ADMIN_TOKEN, baseConfig, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { ADMIN_ENV, ADMIN_TOKEN, baseConfig, startProxy, waitReady, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { rawRequest, requestText } from '../../helpers/raw-http.js';
-import { startScriptedUpstream, type ScriptedUpstream } from '../../helpers/upstreams.js';
+import { fixtureIssuer, startFixtureJwks, startScriptedUpstream, type ScriptedUpstream } from '../../helpers/upstreams.js';
 import { h2Connect, h2Request, http2PortOf } from '../../helpers/h2-client.js';
 import { waitFor } from '../../helpers/wait.js';
 import { sourceValue } from '../../../node/metrics/index.js';
@@ -139,6 +139,7 @@ describe('slow request bodies and the upstream pool', () => {
 
 describe('the budget for bodies read whole (server.limits.buffer_request_body_total_bytes)', () => {
   let app: ScriptedUpstream;
+  let jwks: ScriptedUpstream;
   let proxy: ProxyProcess;
 
   beforeAll(async () => {
@@ -146,21 +147,37 @@ describe('the budget for bodies read whole (server.limits.buffer_request_body_to
       req.resume();
       req.on('end', () => { res.writeHead(200); res.end('ok'); });
     });
+    jwks = await startFixtureJwks();
     proxy = await startProxy(baseConfig(app.url, {
       // room for two bodies of 60 000 bytes still arriving
       server: { listen: { host: '127.0.0.1', port: 0 }, limits: { buffer_request_body_total_bytes: 120_000 } },
+      issuers: { fx: fixtureIssuer(jwks.url) },
+      routes: [
+        { name: 'secured', match: { path: '/secured/*' }, upstream: 'app', auth: {} },
+        { name: 'all', match: { path: '/*' }, upstream: 'app', auth: 'none' },
+      ],
     }), { env: ADMIN_ENV });
+    await waitReady(proxy, 30_000); // a bound: the JWKS fetch at start is late on a loaded machine
   });
 
   afterAll(async () => {
     await proxy?.stop();
     await app?.close();
+    await jwks?.close();
   });
 
   async function metric(key: string): Promise<number> {
     const r = await request(`${proxy.adminUrl}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
     return Math.max(0, sourceValue(await r.body.text(), key));
   }
+
+  it('a request refused on its head (no token) never has its body read whole: 401, nothing buffered or forwarded', async () => {
+    const r = await rawRequest(proxy.port, requestText('POST', '/secured/x', [['Content-Length', '60000']], 'c'.repeat(60_000)), { timeoutMs: 5_000 });
+    expect(r.status).toBe(401);
+    expect(await metric('listener.request_bodies_buffered_total')).toBe(0);
+    expect(await metric('listener.request_body_buffer_overflow_total')).toBe(0);
+    expect(app.seen.filter((x) => x.url === '/secured/x')).toEqual([]);
+  });
 
   it('past the budget a body streams as before (counted); a sender that leaves gives its share back', async () => {
     const socks: Socket[] = [];
