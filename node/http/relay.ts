@@ -74,10 +74,6 @@ export class Relay implements H1Handler, H1Request, PipelineSink, BodyOwner, Rel
   body: RequestBody | null = null;
   bodyComplete = true;
   private readonly maxBody: number;
-  /** Budget bytes (body-buffer.ts) this request's body, read whole before its dispatch, holds; 0 when none. */
-  private bufferedBytes = 0;
-  /** Allowed, its dispatch waiting for the body read whole (body-buffer.ts): no upstream connection taken yet. */
-  private awaitingBody = false;
 
   // upstream; the response fields below `attempt` are shared with response-stream.ts
   upstream: UpstreamPool | null = null;
@@ -157,17 +153,19 @@ export class Relay implements H1Handler, H1Request, PipelineSink, BodyOwner, Rel
   bodyEnded(): void {
     this.bodyComplete = true;
     this.host.bodyEnded(this);
-    if (this.awaitingBody) {
-      this.awaitingBody = false;
-      this.giveBackBuffer(); // whole now: it waits for a connection as any complete small body does
+    // read whole (planBody): its dispatch waited for it; whole now, it waits for a connection as any complete small body does
+    if (this.body!.budget > 0) {
+      this.giveBackBuffer();
       if (!this.done && !this.aborted) this.dispatch(null);
     }
   }
 
+  /** The budget bytes (body-buffer.ts) a body read whole holds until it is complete or the request ends; on the body, so a GET's relay carries no field for it. */
   private giveBackBuffer(): void {
-    if (this.bufferedBytes === 0) return;
-    releaseBody(this.bufferedBytes);
-    this.bufferedBytes = 0;
+    const b = this.body;
+    if (b === null || b.budget === 0) return;
+    releaseBody(b.budget);
+    b.budget = 0;
   }
 
   /** BodyOwner */
@@ -294,8 +292,7 @@ export class Relay implements H1Handler, H1Request, PipelineSink, BodyOwner, Rel
     if (plan === 'stream') return false;
     this.host.bodyPlanned(plan);
     if (plan === 'overflow') return false;
-    this.bufferedBytes = body.contentLength;
-    this.awaitingBody = true;
+    body.budget = body.contentLength;
     body.collect();
     return true;
   }

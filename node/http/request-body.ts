@@ -30,6 +30,8 @@ export class RequestBody extends Readable {
   /** Read whole (collect): the body's bytes, copied in once as they arrive; null while it streams. */
   private whole: Buffer | null = null;
   private filled = 0;
+  /** Budget bytes (body-buffer.ts) taken for this body read whole; its relay's dispatch waits while > 0. */
+  budget = 0;
 
   /** Must be created synchronously in the uWS handler (onData is registered here). */
   constructor(

@@ -16,6 +16,8 @@ export class H2Body extends Readable {
   private paused = false;
   /** Read whole (collect): every chunk is kept, the client never held back; its length was taken from the budget. */
   private collecting = false;
+  /** Budget bytes (node/http/body-buffer.ts) taken for this body read whole; its relay's dispatch waits while > 0. */
+  budget = 0;
 
   constructor(
     private readonly req: Readable,

@@ -37,10 +37,6 @@ export class H2Relay implements H1Handler, PipelineSink, H2BodyOwner, Deadlined,
   upstreamMs = -1;
   body: H2Body | null = null;
   private bodyComplete = true;
-  /** Budget bytes (node/http/body-buffer.ts) the body, read whole before the dispatch, holds; 0 when none. */
-  private bufferedBytes = 0;
-  /** Allowed, its dispatch waiting for the body read whole: no upstream connection or stream taken yet. */
-  private awaitingBody = false;
   /** The upstream and target of the current attempt (read by the request's trace). */
   upstream: UpstreamPool | null = null;
   target: Target | null = null;
@@ -135,17 +131,19 @@ export class H2Relay implements H1Handler, PipelineSink, H2BodyOwner, Deadlined,
     if (this.bodyComplete) return;
     this.bodyComplete = true;
     this.host.bodyEnded(this);
-    if (this.awaitingBody) {
-      this.awaitingBody = false;
-      this.giveBackBuffer(); // whole now: it waits for a connection as any complete small body does
+    // read whole (planBody): its dispatch waited for it; whole now, it waits for a connection as any complete small body does
+    if (this.body!.budget > 0) {
+      this.giveBackBuffer();
       if (!this.closed) this.dispatch(null);
     }
   }
 
+  /** The budget bytes (node/http/body-buffer.ts) a body read whole holds until it is complete or the request ends (kept on the body: none on a GET's relay). */
   private giveBackBuffer(): void {
-    if (this.bufferedBytes === 0) return;
-    releaseBody(this.bufferedBytes);
-    this.bufferedBytes = 0;
+    const b = this.body;
+    if (b === null || b.budget === 0) return;
+    releaseBody(b.budget);
+    b.budget = 0;
   }
 
   bodyTooLarge(maxBody: number): void {
@@ -191,8 +189,7 @@ export class H2Relay implements H1Handler, PipelineSink, H2BodyOwner, Deadlined,
     if (plan === 'stream') return false;
     this.host.bodyPlanned(plan);
     if (plan === 'overflow') return false;
-    this.bufferedBytes = body.contentLength;
-    this.awaitingBody = true;
+    body.budget = body.contentLength;
     body.collect();
     return true;
   }
