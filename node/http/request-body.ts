@@ -119,7 +119,7 @@ export class RequestBody extends Readable {
 
   private collectChunk(ab: ArrayBuffer, isLast: boolean): void {
     const whole = this.whole!;
-    // uWS neuters the ArrayBuffer on return: the one copy, into place (uWS never passes Content-Length)
+    // uWS neuters the ArrayBuffer on return: the one copy, into place (uWS delivers no byte past Content-Length)
     this.filled += Buffer.from(ab).copy(whole, this.filled);
     if (!isLast) return;
     if (!this.destroyed) {
