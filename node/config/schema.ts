@@ -44,6 +44,13 @@ export const serverSchema = z.strictObject({
     max_body_bytes: z.number().int().min(0).default(10 * 1024 * 1024), // 10 MiB
     max_header_bytes: z.number().int().min(1024).default(16 * 1024), // 16 KiB, all header lines together
     max_url_bytes: z.number().int().min(64).default(8 * 1024), // 8 KiB
+    /**
+     * A request body with a Content-Length up to this is read whole before an upstream connection is taken
+     * (node/http/body-buffer.ts), so a slow sender holds no upstream connection; 0 = every body streams.
+     */
+    buffer_request_body_bytes: z.number().int().min(0).max(16 * 1024 * 1024).default(64 * 1024), // 64 KiB; at most 16 MiB
+    /** Bytes all bodies being read whole may hold together, per process; past it a body streams as when unbuffered. */
+    buffer_request_body_total_bytes: z.number().int().min(0).default(64 * 1024 * 1024), // 64 MiB
   }).default({}),
   timeouts: z.strictObject({
     request_ms: timeoutMs(30_000), // 30 s to receive the whole request body → 408

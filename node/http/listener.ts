@@ -56,8 +56,8 @@ export class Listener implements RelayHost {
   private readonly bodies = new SlotRegistry<Relay>('bodySlot');
   /** In-flight relays; not a Set (node/slot-registry.ts: a Set's rehash chain kept requests alive through scavenges). */
   private readonly active = new SlotRegistry<Relay>('slot');
-  /** Request bodies answered 408 by the sweeper; slow bodies kept from uWS's own cut (Relay.keepBodyAlive). */
-  private readonly bodyCounters = { request_timeouts: 0, uws_body_timer_rearms: 0, access_lines_sampled_out: 0 };
+  /** Request bodies answered 408 by the sweeper; slow bodies kept from uWS's own cut (Relay.keepBodyAlive); bodies read whole (body-buffer.ts). */
+  private readonly bodyCounters = { request_timeouts: 0, uws_body_timer_rearms: 0, access_lines_sampled_out: 0, buffer: 0, overflow: 0 };
   /** server.tls renewals: counters, the apps they replaced, the replaced listen socket still closing. */
   private readonly renewals = new TlsRenewals();
   private readonly accessLine: AccessLine;
@@ -95,6 +95,7 @@ export class Listener implements RelayHost {
       'listener.request_timeouts_total': this.bodyCounters.request_timeouts,
       'listener.uws_body_timer_rearms_total': this.bodyCounters.uws_body_timer_rearms,
       'listener.access_lines_sampled_out_total': this.bodyCounters.access_lines_sampled_out,
+      'listener.request_bodies_buffered_total': this.bodyCounters.buffer, 'listener.request_body_buffer_overflow_total': this.bodyCounters.overflow,
       ...this.renewals.stats(),
     }));
     this.decisions = DecisionEndpoints.create(snapshot.config.server.decision, {
@@ -181,9 +182,7 @@ export class Listener implements RelayHost {
     for (const app of [...this.renewals.formerApps, this.app]) (app as unknown as { close?: () => void }).close?.();
   }
 
-  get inflight(): number {
-    return this.active.size;
-  }
+  get inflight(): number { return this.active.size; }
 
   // ---- RelayHost ----------------------------------------------------------
   get accessLog(): boolean { return this.opts.accessLog; }
@@ -230,6 +229,7 @@ export class Listener implements RelayHost {
 
   bodyStarted(relay: Relay): void { this.bodies.add(relay); }
   bodyEnded(relay: Relay): void { this.bodies.delete(relay); }
+  bodyPlanned(plan: 'buffer' | 'overflow'): void { this.bodyCounters[plan]++; }
 
   private sweep(): void {
     if (this.bodies.size === 0) return;

@@ -1,6 +1,7 @@
 // The client's request body as a Readable for the upstream client: fed by uWS onData, with
-// backpressure both ways (push() false pauses the client socket, _read resumes it), the body size
-// limit, and the re-arming of uWS's own body timer for slow uploads. Owned by one Relay.
+// backpressure both ways (push() false pauses the client socket, _read resumes it), or read whole
+// first (collect: node/http/body-buffer.ts), the body size limit, and the re-arming of uWS's own
+// body timer for slow uploads. Owned by one Relay.
 import { Readable } from 'node:stream';
 import type { HttpResponse } from 'uWebSockets.js';
 
@@ -26,6 +27,11 @@ export class RequestBody extends Readable {
   /** performance.now() when uWS last armed its own body timer: the request start, each resume(). */
   private uwsTimerAt: number;
   private clientPaused = false;
+  /** Read whole (collect): the body's bytes, copied in once as they arrive; null while it streams. */
+  private whole: Buffer | null = null;
+  private filled = 0;
+  /** Budget bytes (body-buffer.ts) taken for this body read whole; its relay's dispatch waits while > 0. */
+  budget = 0;
 
   /** Must be created synchronously in the uWS handler (onData is registered here). */
   constructor(
@@ -52,6 +58,23 @@ export class RequestBody extends Readable {
     return this.clientPaused;
   }
 
+  /**
+   * Read the rest of the body into one buffer of its Content-Length, the client never held back; the
+   * Readable gets it in one piece, then its end, before the owner hears bodyEnded. Call once, with a
+   * known length and the body still arriving.
+   */
+  collect(): void {
+    const whole = Buffer.allocUnsafe(this.contentLength);
+    // bytes that came while the pipeline decided went into this Readable: moved over (only those)
+    while (this.readableLength > 0) {
+      const c = this.read() as Buffer;
+      c.copy(whole, this.filled);
+      this.filled += c.length;
+    }
+    this.whole = whole;
+    this.release(); // held back while the pipeline decided
+  }
+
   override _read(): void {
     if (this.clientPaused && !this.owner.closed) {
       this.clientPaused = false;
@@ -72,6 +95,10 @@ export class RequestBody extends Readable {
       this.owner.bodyTooLarge(this.maxBody);
       return;
     }
+    if (this.whole !== null) {
+      this.collectChunk(ab, isLast);
+      return;
+    }
     // uWS neuters the ArrayBuffer on return: copy.
     if (ab.byteLength > 0 && !this.destroyed) {
       if (!this.push(Buffer.from(Buffer.from(ab)))) {
@@ -88,6 +115,18 @@ export class RequestBody extends Readable {
       // connection and reset it 8–12 s later (the client saw ECONNRESET on its next request).
       this.release();
     }
+  }
+
+  private collectChunk(ab: ArrayBuffer, isLast: boolean): void {
+    const whole = this.whole!;
+    // uWS neuters the ArrayBuffer on return: the one copy, into place (uWS delivers no byte past Content-Length)
+    this.filled += Buffer.from(ab).copy(whole, this.filled);
+    if (!isLast) return;
+    if (!this.destroyed) {
+      this.push(this.filled === whole.length ? whole : whole.subarray(0, this.filled));
+      this.push(null);
+    }
+    this.owner.bodyEnded();
   }
 
   /**

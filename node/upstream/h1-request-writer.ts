@@ -25,6 +25,11 @@ export interface RequestWriterConn {
 
 /** A body this small that is already buffered goes out in the same write as the head. */
 const INLINE_BODY_MAX = 64 * 1024;
+/**
+ * Up to this, an inline body is copied behind its head into one buffer (one small write); above, head and
+ * body go out in one corked write (writev): a body read whole (node/http/body-buffer.ts) is not copied again.
+ */
+const INLINE_COPY_MAX = 16 * 1024;
 
 /** Write `tx` on a connected socket (the caller has set it busy). */
 export function writeRequest(c: RequestWriterConn, tx: H1Transaction): void {
@@ -42,11 +47,18 @@ export function writeRequest(c: RequestWriterConn, tx: H1Transaction): void {
       return;
     }
     tx.requestSent = true;
-    const headLen = tx.head.length;
-    const out = Buffer.allocUnsafe(headLen + cl);
-    out.write(tx.head, 0, headLen, 'latin1');
-    data.copy(out, headLen);
-    s.write(out);
+    if (cl > INLINE_COPY_MAX) {
+      s.cork();
+      s.write(tx.head, 'latin1');
+      s.write(data);
+      s.uncork();
+    } else {
+      const headLen = tx.head.length;
+      const out = Buffer.allocUnsafe(headLen + cl);
+      out.write(tx.head, 0, headLen, 'latin1');
+      data.copy(out, headLen);
+      s.write(out);
+    }
     tx.sentAt = runNow();
   } else {
     // The head waits for the first body byte (as in undici): a body that fails before any

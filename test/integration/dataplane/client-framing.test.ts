@@ -208,7 +208,7 @@ it('Expect: 100-continue on a request refused 401: the body sent after the 100 i
   expect(since(m).raw).toBe('');
 });
 
-it('a client that aborts mid-body: the next client\'s request goes on a fresh upstream connection, nothing glued to the half body', async () => {
+it('a client that aborts mid-body: nothing glued to the half body — a Content-Length one never left the proxy (read whole first), a chunked one\'s upstream connection is dropped and the next request goes on a fresh one', async () => {
   for (const [framing, half] of [['Content-Length: 100\r\n', 'x'.repeat(50)], ['Transfer-Encoding: chunked\r\n', '5\r\nhello\r\n'], ['Transfer-Encoding: chunked\r\n', '20\r\nhello']] as const) {
     const m = mark();
     const before = conns.length;
@@ -219,6 +219,12 @@ it('a client that aborts mid-body: the next client\'s request goes on a fresh up
     const up = since(m);
     expect(up.bad, up.raw).toBe(false);
     expect(up.requests, framing).toEqual(['GET /pub/next HTTP/1.1']);
+    if (framing.startsWith('Content-Length')) {
+      // a body within server.limits.buffer_request_body_bytes is read whole before the upstream is asked: the
+      // half one never left the proxy, so the pooled connection it would have taken is clean to reuse
+      expect(up.raw, framing).not.toContain('/pub/half');
+      continue;
+    }
     // the half request's connection was dropped: the next one arrived on a connection of its own
     const next = conns.findIndex((c, i) => i >= before && c.raw.startsWith('GET /pub/next '));
     expect(next, framing).toBeGreaterThanOrEqual(before);
