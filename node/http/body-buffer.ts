@@ -29,6 +29,37 @@ export function releaseBody(bytes: number): void {
   held -= bytes;
 }
 
+/** What both listeners' request bodies offer for being read whole (RequestBody, H2Body). */
+export interface BufferableBody {
+  /** Its announced length, -1 unknown. */
+  readonly contentLength: number;
+  /** Budget bytes it holds while read whole; 0 when it streams or has given them back. */
+  budget: number;
+  /** Keep the rest without holding the client back; the owner hears bodyEnded once it is whole. */
+  collect(): void;
+}
+
+/**
+ * When the pipeline let a request with a body still arriving through: read it whole first (true: the
+ * relay dispatches at bodyEnded) or stream it (false). `host` counts a `buffer` or `overflow` plan (its listener's metric).
+ */
+export function readWholeFirst(body: BufferableBody, limits: Parameters<typeof planBody>[1], host: { bodyPlanned(plan: 'buffer' | 'overflow'): void }): boolean {
+  const plan = planBody(body.contentLength, limits);
+  if (plan === 'stream') return false;
+  host.bodyPlanned(plan);
+  if (plan === 'overflow') return false;
+  body.budget = body.contentLength;
+  body.collect();
+  return true;
+}
+
+/** Give back the budget `body` (null: none) holds, once: when it is whole or its request ends. */
+export function giveBackBody(body: BufferableBody | null): void {
+  if (body === null || body.budget === 0) return;
+  releaseBody(body.budget);
+  body.budget = 0;
+}
+
 /** Bytes held now by bodies being read whole (portcullis_request_body_buffer_bytes). */
 export function bufferedBodyBytes(): number {
   return held;

@@ -11,7 +11,7 @@ import type { RequestContext } from '../pipeline/context.js';
 import { freshAuthorization, outboundRefused, replaceAuthorization, type OutboundResult, type PipelineSink, type UpstreamRequest } from '../pipeline/index.js';
 import type { Target, UpstreamPool } from '../upstream/upstream-pool.js';
 import { RequestBody, type BodyOwner } from './request-body.js';
-import { planBody, releaseBody } from './body-buffer.js';
+import { giveBackBody, readWholeFirst } from './body-buffer.js';
 import { endPending, endStream, shutdownRelay, stopExchange, type EndingRelay } from './relay-end.js';
 import { writeError } from './respond.js';
 import { clientAddress } from './client-address.js';
@@ -153,20 +153,13 @@ export class Relay implements H1Handler, H1Request, PipelineSink, BodyOwner, Rel
   bodyEnded(): void {
     this.bodyComplete = true;
     this.host.bodyEnded(this);
-    // read whole (planBody): its dispatch waited for it; whole now, it waits for a connection as any complete small body does
+    // read whole (readWholeFirst): its dispatch waited for it; whole now, it waits for a connection as any complete small body does
     if (this.body!.budget > 0) {
-      this.giveBackBuffer();
+      giveBackBody(this.body);
       if (!this.done && !this.aborted) this.dispatch(null);
     }
   }
 
-  /** The budget bytes (body-buffer.ts) a body read whole holds until it is complete or the request ends; on the body, so a GET's relay carries no field for it. */
-  private giveBackBuffer(): void {
-    const b = this.body;
-    if (b === null || b.budget === 0) return;
-    releaseBody(b.budget);
-    b.budget = 0;
-  }
 
   /** BodyOwner */
   bodyTooLarge(maxBody: number): void {
@@ -251,7 +244,7 @@ export class Relay implements H1Handler, H1Request, PipelineSink, BodyOwner, Rel
     this.status = this.sent !== 0 ? this.sent : this.aborted ? 499 : status;
     if (this.aborted && this.outcome === 'complete') this.outcome = 'aborted';
     if (!this.bodyComplete) this.host.bodyEnded(this);
-    this.giveBackBuffer();
+    giveBackBody(this.body);
     this.host.finished(this);
   }
 
@@ -281,21 +274,10 @@ export class Relay implements H1Handler, H1Request, PipelineSink, BodyOwner, Rel
     this.hostIdx = req.hostIdx;
     // a body still arriving with a length within server.limits.buffer_request_body_bytes is read whole first
     // (bodyEnded dispatches): a slow sender holds no upstream connection (README "Slow uploads")
-    if (!this.bodyComplete && this.planBody()) return;
+    if (!this.bodyComplete && readWholeFirst(this.body!, this.snap.config.server.limits, this.host)) return;
     this.dispatch(null);
   }
 
-  /** True when the body is read whole before the dispatch. */
-  private planBody(): boolean {
-    const body = this.body!;
-    const plan = planBody(body.contentLength, this.snap.config.server.limits);
-    if (plan === 'stream') return false;
-    this.host.bodyPlanned(plan);
-    if (plan === 'overflow') return false;
-    body.budget = body.contentLength;
-    body.collect();
-    return true;
-  }
 
   private dispatch(avoid: Target | null): void {
     const up = this.upstream!;

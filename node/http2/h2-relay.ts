@@ -11,7 +11,7 @@ import type { Snapshot } from '../pipeline/snapshot.js';
 import { H2Call } from '../upstream/h2-call.js';
 import type { Target, UpstreamPool } from '../upstream/upstream-pool.js';
 import type { H2Body, H2BodyOwner } from './h2-body.js';
-import { planBody, releaseBody } from '../http/body-buffer.js';
+import { giveBackBody, readWholeFirst } from '../http/body-buffer.js';
 import { writeH2Error, type AnyResponse } from './h2-respond.js';
 import { h2BeforeHeadFailure, h2MidBodyFailure } from './h2-upstream-failure.js';
 import { failedBeforeHead } from '../http/upstream-failure.js';
@@ -131,20 +131,13 @@ export class H2Relay implements H1Handler, PipelineSink, H2BodyOwner, Deadlined,
     if (this.bodyComplete) return;
     this.bodyComplete = true;
     this.host.bodyEnded(this);
-    // read whole (planBody): its dispatch waited for it; whole now, it waits for a connection as any complete small body does
+    // read whole (readWholeFirst): its dispatch waited for it; whole now, it waits for a connection as any complete small body does
     if (this.body!.budget > 0) {
-      this.giveBackBuffer();
+      giveBackBody(this.body);
       if (!this.closed) this.dispatch(null);
     }
   }
 
-  /** The budget bytes (node/http/body-buffer.ts) a body read whole holds until it is complete or the request ends (kept on the body: none on a GET's relay). */
-  private giveBackBuffer(): void {
-    const b = this.body;
-    if (b === null || b.budget === 0) return;
-    releaseBody(b.budget);
-    b.budget = 0;
-  }
 
   bodyTooLarge(maxBody: number): void {
     this.failRequestBody(proxyError('PORTCULLIS_ERR_BODY_TOO_LARGE', `request body exceeds ${maxBody} bytes`), 'body_too_large');
@@ -178,21 +171,10 @@ export class H2Relay implements H1Handler, PipelineSink, H2BodyOwner, Deadlined,
     this.req = req;
     // a body still arriving with a content-length within server.limits.buffer_request_body_bytes is read whole
     // first (bodyEnded dispatches): a slow sender holds no upstream connection (README "Slow uploads")
-    if (!this.bodyComplete && this.planBody()) return;
+    if (!this.bodyComplete && readWholeFirst(this.body!, this.snap.config.server.limits, this.host)) return;
     this.dispatch(null);
   }
 
-  /** True when the body is read whole before the dispatch. */
-  private planBody(): boolean {
-    const body = this.body!;
-    const plan = planBody(body.contentLength, this.snap.config.server.limits);
-    if (plan === 'stream') return false;
-    this.host.bodyPlanned(plan);
-    if (plan === 'overflow') return false;
-    body.budget = body.contentLength;
-    body.collect();
-    return true;
-  }
 
   private dispatch(avoid: Target | null): void {
     const up = this.upstream!;
@@ -255,7 +237,7 @@ export class H2Relay implements H1Handler, PipelineSink, H2BodyOwner, Deadlined,
     this.deadlines?.delete(this);
     this.unstall();
     if (!this.bodyComplete) { this.bodyComplete = true; this.host.bodyEnded(this); }
-    this.giveBackBuffer();
+    giveBackBody(this.body);
     this.host.finished(this);
   }
 
