@@ -173,6 +173,9 @@ describe('a key in use whose JWKS then publishes it as a private JWK for signing
     expect(jwks.hits.filter((h) => h.url === '/leaky-ops').length).toBeGreaterThan(fetches);
     const r = await refused(before);
     expect(r.status, r.text).toBe(503);
-    expect(proxy.logs().find((l) => l.msg === 'jwks key withdrawn: the JWKS publishes its private half, its tokens are refused' && JSON.stringify(l.kids) === '["leaky-ops"]')).toBeDefined();
+    // log lines reach the test asynchronously (pino's destination, then the pipe): waited for, as in the case above
+    const withdrawn = (l: { msg?: unknown; kids?: unknown }): boolean => l.msg === 'jwks key withdrawn: the JWKS publishes its private half, its tokens are refused' && JSON.stringify(l.kids) === '["leaky-ops"]';
+    await waitFor('the withdrawal logged', () => proxy.logs().some(withdrawn), 5_000, { detail: () => proxy.output().slice(-2000) });
+    expect(proxy.logs().find(withdrawn)).toBeDefined();
   });
 });
