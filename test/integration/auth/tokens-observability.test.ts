@@ -35,6 +35,9 @@ beforeAll(async () => {
     verifier: { pool_size: 1 },
   }), { env: { ...ADMIN_ENV, ...SECRET_ENV } });
   await waitReady(proxy);
+  // an issuer with introspection is ready once its endpoint is known and introspects its JWTs until its keys load
+  // (README): the counts below are of JWT verification, so the keys must be in first (a loaded CI host got here before them)
+  await waitFor("'jwks loaded' logged", () => proxy.logs().some((l) => l.msg === 'jwks loaded'), 5_000);
 
   const good = await as.issueJwt({ sub: 'alice' });
   const opaque = as.issueOpaque({ sub: 'bob' });
