@@ -5,12 +5,13 @@ import { createHash } from 'node:crypto';
 
 /** A compact JWS (3 parts) or JWE (5 parts), optionally after `Bearer `/`DPoP `, whose header is a JSON object with `alg`. */
 const COMPACT = /^(?:(?:bearer|dpop)\s+)?([A-Za-z0-9_-]{8,})((?:\.[A-Za-z0-9_-]*){2}|(?:\.[A-Za-z0-9_-]*){4})$/i;
-/** A JWS/JWE-shaped run anywhere in free text: a base64url JSON header (`eyJ` = `{"`) and two more parts. */
-const EMBEDDED = /eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*/g;
 
 function isJoseHeader(segment: string): boolean {
+  const text = Buffer.from(segment, 'base64url').toString('utf8');
+  // no object ends there: not parsed (a JSON.parse that throws costs ~10–50 µs, its SyntaxError built)
+  if (!/\}\s*$/.test(text)) return false;
   try {
-    const h = JSON.parse(Buffer.from(segment, 'base64url').toString('utf8')) as unknown;
+    const h = JSON.parse(text) as unknown;
     return h !== null && typeof h === 'object' && !Array.isArray(h) && typeof (h as Record<string, unknown>).alg === 'string';
   } catch {
     return false;
@@ -26,12 +27,49 @@ export function isCompactToken(text: string): boolean {
 
 /** True when `text` contains a compact JWS/JWE anywhere (a token pasted into a free-text field). Never throws. */
 export function carriesCompactToken(text: string): boolean {
-  for (const m of text.matchAll(EMBEDDED)) if (isJoseHeader(m[0].slice(0, m[0].indexOf('.')))) return true;
+  let checks = 0;
+  for (let at = text.indexOf('eyJ'); at !== -1;) {
+    const headerEnd = b64End(text, at + 3);
+    const end = shapedEnd(text, at, headerEnd, false);
+    // past HEADER_CHECKS shaped runs whose header was no JOSE header, another one counts as a token (closed)
+    if (end !== -1 && (++checks > HEADER_CHECKS || isJoseHeader(text.slice(at, headerEnd)))) return true;
+    at = text.indexOf('eyJ', end === -1 ? headerEnd : end);
+  }
   return false;
 }
 
-/** A JWS (3 parts) or JWE (5 parts) in a path: a base64url JSON header (`eyJ` = `{"`) and its other parts. */
-const IN_PATH = /eyJ[A-Za-z0-9_-]{5,}(?:\.[A-Za-z0-9_-]*){2}(?:\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*)?/g;
+/**
+ * Token-shaped runs of one text whose header is decoded and parsed; later ones are taken for tokens unread.
+ * A header that is no JSON costs a thrown SyntaxError (~10–40 µs): an 8 KiB path of hundreds of shaped runs
+ * held the event loop 10–25 ms per access line even with the scan linear. A path of more than 8 token-shaped
+ * runs is logged up to the 9th, the rest named as one token: never a token written out.
+ */
+const HEADER_CHECKS = 8;
+
+const isB64 = (c: number): boolean => (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c === 0x2d || c === 0x5f;
+/** Where the base64url run from `i` ends. */
+function b64End(s: string, i: number): number {
+  while (i < s.length && isB64(s.charCodeAt(i))) i++;
+  return i;
+}
+
+/**
+ * The end of the JWS-shaped run (JWE too when `jwe`) whose header is s[at, headerEnd) — `eyJ` and ≥ 5 more
+ * base64url characters, then two more `.`-parts (and two after those, when present and `jwe`) — or -1.
+ * One pass: the regexes this replaces (/eyJ[…]{5,}(\.[…]*){2}…/g) tried every `eyJ` of a run to its end, so
+ * a path of `eyJ` repeated (8 KiB, any client) held the event loop ~0.1 s per access line. Every `eyJ`
+ * later in the same header run fails as the first one does (same parts after it, shorter header): the
+ * caller goes on after the run.
+ */
+function shapedEnd(s: string, at: number, headerEnd: number, jwe: boolean): number {
+  if (headerEnd - at < 8 || s.charCodeAt(headerEnd) !== 0x2e) return -1;
+  const second = b64End(s, headerEnd + 1);
+  if (s.charCodeAt(second) !== 0x2e) return -1;
+  const third = b64End(s, second + 1);
+  if (!jwe || s.charCodeAt(third) !== 0x2e) return third;
+  const fourth = b64End(s, third + 1);
+  return s.charCodeAt(fourth) === 0x2e ? b64End(s, fourth + 1) : third;
+}
 
 /**
  * `path` as access lines, spans and decision lines write it: a compact JWS/JWE in it (a token sent as a
@@ -61,10 +99,26 @@ export function rawPathWithoutTokens(path: string): string {
   return found === plain ? named : found;
 }
 
+const fingerprint = (run: string): string => createHash('sha256').update(run).digest('hex').slice(0, 16);
+
+/** Each JWS (3 parts) or JWE (5 parts) in `path` — a base64url JSON header (`eyJ` = `{"`) naming `alg`, and its other parts — by fingerprint. */
 function nameTokens(path: string): string {
-  return path.replace(IN_PATH, (run) => (isJoseHeader(run.slice(0, run.indexOf('.')))
-    ? `[token ${createHash('sha256').update(run).digest('hex').slice(0, 16)}]`
-    : run));
+  let out: string | null = null;
+  let from = 0; // path[0, from) is in out
+  let checks = 0;
+  for (let at = path.indexOf('eyJ'); at !== -1;) {
+    const headerEnd = b64End(path, at + 3);
+    const end = shapedEnd(path, at, headerEnd, true);
+    if (end === -1) { at = path.indexOf('eyJ', headerEnd); continue; }
+    // past HEADER_CHECKS, the rest is named as one token, unread: one hash, never a token written out
+    if (++checks > HEADER_CHECKS) return `${out ?? ''}${path.slice(from, at)}[token ${fingerprint(path.slice(at))}]`;
+    if (isJoseHeader(path.slice(at, headerEnd))) {
+      out = `${out ?? ''}${path.slice(from, at)}[token ${fingerprint(path.slice(at, end))}]`;
+      from = end;
+    }
+    at = path.indexOf('eyJ', end);
+  }
+  return out === null ? path : out + path.slice(from);
 }
 
 /** `path` with the escapes of unreserved characters (RFC 3986 §2.3: letters, digits, `-._~`) decoded; `path` itself when it has none. */

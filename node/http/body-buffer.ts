@@ -60,7 +60,7 @@ export function giveBackBody(body: BufferableBody | null): void {
   body.budget = 0;
 }
 
-/** Bytes held now by bodies being read whole (portcullis_request_body_buffer_bytes). */
+/** Bytes held now by bodies being read whole (portcullis_request_body_buffer_bytes, reported by the uWS listener's metrics source). */
 export function bufferedBodyBytes(): number {
   return held;
 }

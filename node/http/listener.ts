@@ -8,6 +8,7 @@ import type { Logger } from '../log.js';
 import type { RequestMetrics } from '../metrics/index.js';
 import { createPipeline, forwardedClient, type Pipeline, type RequestContext, type UpstreamRequest } from '../pipeline/index.js';
 import { Relay, type RelayHost } from './relay.js';
+import { bufferedBodyBytes } from './body-buffer.js';
 import { SlotRegistry } from '../slot-registry.js';
 import { endRelayTrace } from './request-trace.js';
 import { keepAccessLine } from './access-sampling.js';
@@ -95,7 +96,7 @@ export class Listener implements RelayHost {
       'listener.request_timeouts_total': this.bodyCounters.request_timeouts,
       'listener.uws_body_timer_rearms_total': this.bodyCounters.uws_body_timer_rearms,
       'listener.access_lines_sampled_out_total': this.bodyCounters.access_lines_sampled_out,
-      'listener.request_bodies_buffered_total': this.bodyCounters.buffer, 'listener.request_body_buffer_overflow_total': this.bodyCounters.overflow,
+      'listener.request_bodies_buffered_total': this.bodyCounters.buffer, 'listener.request_body_buffer_overflow_total': this.bodyCounters.overflow, 'listener.request_body_buffer_bytes': bufferedBodyBytes(), // process-wide (both listeners' bodies): reported here once
       ...this.renewals.stats(),
     }));
     this.decisions = DecisionEndpoints.create(snapshot.config.server.decision, {

@@ -3,6 +3,7 @@
 // its private half), each checked by node:crypto, with a process-unique version.
 import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import type { JWK } from 'jose';
+import { isCompactToken } from '../contracts/index.js';
 import { keyFitsAlg } from './token-rules.js';
 import { okpKeyProblem } from './okp-point.js';
 import { rsaKeyProblem } from './rsa-key.js';
@@ -30,7 +31,7 @@ const PRIVATE_PUBLISHED = 'private key material published';
 /** Longest kid a revocation can name (cluster/revocation/revocation-request.ts: value ≤ 1024 characters, no control character). */
 const MAX_KID_CHARS = 1024;
 const CONTROL = /[\u0000-\u001f\u007f]/;
-const KID_UNREVOCABLE = `kid over ${MAX_KID_CHARS} characters or with a control character: no revocation could name it`;
+const KID_UNREVOCABLE = `kid over ${MAX_KID_CHARS} characters, with a control character or shaped as a token (JWS/JWE): no revocation could name it`;
 
 /** RFC 7638 thumbprint (SHA-256, base64url) of a public JWK built by `publicPart`. */
 export function thumbprint(jwk: Readonly<JWK>): string {
@@ -78,7 +79,8 @@ function publicPart(k: Record<string, unknown>): JWK | string {
     jwk.alg = k.alg;
   }
   // a key whose kid `revoke --kid` / POST /revocations refuses could never be revoked by kid: not used at all
-  if (k.kid !== undefined && ((k.kid as string).length > MAX_KID_CHARS || CONTROL.test(k.kid as string))) return KID_UNREVOCABLE;
+  // (a JWS/JWE-shaped kid too: a revocation refuses it as a pasted token — revocation-request.ts)
+  if (k.kid !== undefined && ((k.kid as string).length > MAX_KID_CHARS || CONTROL.test(k.kid as string) || isCompactToken(k.kid as string))) return KID_UNREVOCABLE;
   if (k.kid !== undefined) jwk.kid = k.kid as string;
   let key: KeyObject;
   try {

@@ -1,5 +1,5 @@
-// A JWKS key whose kid no revocation can name (a control character, or over 1024 characters: what
-// `revoke --kid` and POST /revocations refuse) is refused at JWKS load — logged by its RFC 7638
+// A JWKS key whose kid no revocation can name (a control character, over 1024 characters, or shaped as a
+// compact JWS, taken for a pasted token: what `revoke --kid` and POST /revocations refuse) is refused at JWKS load — logged by its RFC 7638
 // thumbprint, counted in jwt.jwks_keys_refused — so no token verifies under a key that could not be
 // revoked by kid. The issuer's other keys keep working. Before, such a key verified tokens.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,6 +16,8 @@ import { bearer, call, waitReady, type Reply } from './tokens-helpers.js';
 const good = makeKey('ES256', 'good-es256');
 const bell = makeKey('ES256', 'ops\u0007key');
 const long = makeKey('ES256', `k${'x'.repeat(1024)}`);
+const b64 = (o: unknown): string => Buffer.from(JSON.stringify(o)).toString('base64url');
+const tokenShaped = makeKey('ES256', `${b64({ alg: 'HS256' })}.${b64({ k: 1 })}.c2ln`);
 const printOf = (k: FixtureKey): string => {
   const j = k.jwk as { crv: string; x: string; y: string };
   return createHash('sha256').update(`{"crv":"${j.crv}","kty":"EC","x":"${j.x}","y":"${j.y}"}`).digest('base64url');
@@ -27,7 +29,7 @@ let proxy: ProxyProcess;
 
 beforeAll(async () => {
   jwks = createServer((_req, res) => {
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [good.jwk, bell.jwk, long.jwk] }));
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [good.jwk, bell.jwk, long.jwk, tokenShaped.jwk] }));
   });
   await new Promise<void>((resolve) => jwks.listen(0, '127.0.0.1', resolve));
   echo = await startEchoUpstream();
@@ -54,7 +56,7 @@ const get = (token: string): Promise<Reply> => call(`${proxy.url}/api/orders`, {
 
 describe('a JWKS key whose kid no revocation can name', () => {
   it('POST /revocations refuses such kids 400 (why the key must not be used)', async () => {
-    for (const kid of [bell.kid, long.kid]) {
+    for (const kid of [bell.kid, long.kid, tokenShaped.kid]) {
       const r = await request(`${proxy.adminUrl}/revocations`, {
         method: 'POST', headers: { ...bearer(ADMIN_TOKEN), 'content-type': 'application/json' }, body: JSON.stringify({ kind: 'kid', value: kid }),
       });
@@ -65,7 +67,7 @@ describe('a JWKS key whose kid no revocation can name', () => {
 
   it('verifies nothing: its tokens → 401, nothing forwarded; the good key still → 200', async () => {
     const before = echo.requests;
-    for (const k of [bell, long]) {
+    for (const k of [bell, long, tokenShaped]) {
       const r = await get(makeToken(k));
       expect(r.status, `${k.kid.slice(0, 8)}: ${r.text}`).toBe(401);
     }
@@ -76,12 +78,14 @@ describe('a JWKS key whose kid no revocation can name', () => {
   it('is logged by thumbprint, never by its kid, and counted in jwt.jwks_keys_refused', async () => {
     const refused = proxy.logs().find((l) => l.msg === 'jwks keys refused');
     expect(refused?.refused).toEqual([
-      `key ${printOf(bell)}: kid over 1024 characters or with a control character: no revocation could name it`,
-      `key ${printOf(long)}: kid over 1024 characters or with a control character: no revocation could name it`,
+      `key ${printOf(bell)}: kid over 1024 characters, with a control character or shaped as a token (JWS/JWE): no revocation could name it`,
+      `key ${printOf(long)}: kid over 1024 characters, with a control character or shaped as a token (JWS/JWE): no revocation could name it`,
+      // review rev49: before, this key verified tokens though POST /revocations refused its kid as a raw token
+      `key ${printOf(tokenShaped)}: kid over 1024 characters, with a control character or shaped as a token (JWS/JWE): no revocation could name it`,
     ]);
     expect(JSON.stringify(refused)).not.toContain('ops\\u0007key');
     expect(JSON.stringify(refused)).not.toContain('x'.repeat(64));
     const stats = (await call(`${proxy.adminUrl}/cache/stats`, { headers: bearer(ADMIN_TOKEN) })).json as Record<string, number>;
-    expect(stats['jwt.jwks_keys_refused']).toBeGreaterThanOrEqual(2);
+    expect(stats['jwt.jwks_keys_refused']).toBeGreaterThanOrEqual(3);
   });
 });

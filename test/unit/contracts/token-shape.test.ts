@@ -3,6 +3,7 @@
 // A path as logs write it names such a token by fingerprint and keeps everything else.
 import { createHash } from 'node:crypto';
 import { describe, it, expect } from 'vitest';
+import fc from 'fast-check';
 import { carriesCompactToken, isCompactToken, pathWithoutTokens, rawPathWithoutTokens } from '../../../node/contracts/index.js';
 
 const b64 = (o: unknown): string => Buffer.from(JSON.stringify(o)).toString('base64url');
@@ -69,5 +70,48 @@ describe('rawPathWithoutTokens (a path as received)', () => {
   it('is pathWithoutTokens for a path without escapes', () => {
     expect(rawPathWithoutTokens(`/download/${JWS}/file.pdf`)).toBe(pathWithoutTokens(`/download/${JWS}/file.pdf`));
     expect(rawPathWithoutTokens('/orders/42')).toBe('/orders/42');
+  });
+});
+
+// The scan that replaced the regexes (review rev49: they were quadratic in a run of `eyJ`, ~0.1 s of event loop
+// per access line of an 8 KiB path; bench/results/rev49-path-token-scan-*.txt) finds exactly what they found,
+// up to 8 token-shaped runs whose header is read; past them the rest is taken for a token unread.
+describe('the token scan reads paths and text as the regexes it replaced did', () => {
+  const fp = (t: string): string => createHash('sha256').update(t).digest('hex').slice(0, 16);
+  const IN_PATH = /eyJ[A-Za-z0-9_-]{5,}(?:\.[A-Za-z0-9_-]*){2}(?:\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*)?/g;
+  const EMBEDDED = /eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*/g;
+  const jose = (seg: string): boolean => {
+    try { const h = JSON.parse(Buffer.from(seg, 'base64url').toString('utf8')) as unknown; return h !== null && typeof h === 'object' && !Array.isArray(h) && typeof (h as { alg?: unknown }).alg === 'string'; } catch { return false; }
+  };
+  const byRegex = (p: string): string => p.replace(IN_PATH, (run) => (jose(run.slice(0, run.indexOf('.'))) ? `[token ${fp(run)}]` : run));
+  const carriesByRegex = (t: string): boolean => [...t.matchAll(EMBEDDED)].some((m) => jose(m[0].slice(0, m[0].indexOf('.'))));
+  const HEADER = b64({ alg: 'RS256' });
+  const pieces = ['eyJ', 'eyJhbGc', HEADER, JWS, JWE, '.', '..', '/', 'a', 'Zz9', '-_', '%2E', ' ', 'x.y'];
+
+  it('for random paths and texts built of token pieces, dots and base64url runs', () => {
+    fc.assert(fc.property(fc.array(fc.constantFrom(...pieces), { maxLength: 16 }), (parts) => {
+      const p = `/${parts.join('')}`;
+      expect(pathWithoutTokens(p)).toBe(p.includes('eyJ') ? byRegex(p) : p);
+      expect(carriesCompactToken(p)).toBe(carriesByRegex(p));
+    }), { numRuns: 3000 });
+  });
+
+  it('for a long run of eyJ, with and without a token after it', () => {
+    const run = 'eyJ'.repeat(2700);
+    expect(pathWithoutTokens(`/${run}`)).toBe(`/${run}`);
+    expect(pathWithoutTokens(`/${run}/${JWS}`)).toBe(`/${run}/[token ${fp(JWS)}]`);
+    expect(rawPathWithoutTokens(`/${'%65yJ'.repeat(1600)}`)).toBe(`/${'%65yJ'.repeat(1600)}`);
+    expect(carriesCompactToken(`${run} ${JWS}`)).toBe(true);
+    expect(carriesCompactToken(run)).toBe(false);
+  });
+
+  it('past 8 token-shaped runs that are no token, the rest of a path is named as one token, and text counts as carrying one', () => {
+    const notJose = `${b64({ alg: 1 })}.x.y`; // shaped, its header names no alg string
+    const eight = `${notJose}/`.repeat(8);
+    expect(pathWithoutTokens(`/a/${eight}b`)).toBe(`/a/${eight}b`);
+    expect(pathWithoutTokens(`/a/${eight}${notJose}/c`)).toBe(`/a/${eight}[token ${fp(`${notJose}/c`)}]`);
+    expect(pathWithoutTokens(`/a/${eight}${JWS}`)).toBe(`/a/${eight}[token ${fp(JWS)}]`);
+    expect(carriesCompactToken(`${eight} x`)).toBe(false);
+    expect(carriesCompactToken(`${eight} ${notJose}`)).toBe(true);
   });
 });
