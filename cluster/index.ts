@@ -108,7 +108,7 @@ export class ClusterNode {
       this.rejectsLogged.set(reason, n);
       if (n === 1 || n % 1000 === 0) logger.warn({ reason, subject, type, rejected: n }, 'bus message refused');
     };
-    this.revocations = new RevocationStore(Date.now, { maxEntries: settings.maxRevocations, maxBytes: settings.maxRevocationBytes, sweepIntervalMs: settings.sweepIntervalS * 1000, lingerS: () => lingerFor(current()) });
+    this.revocations = new RevocationStore(Date.now, { maxEntries: settings.maxRevocations, maxBytes: settings.maxRevocationBytes, sweepIntervalMs: settings.sweepIntervalS * 1000, lingerS: () => lingerFor(current()), mono: () => performance.now() });
     this.revocationActor = new RevocationActor({
       store: this.revocations,
       bus: this.bus,

@@ -35,7 +35,11 @@ export const DEFAULT_MAX_RESULT_BYTES = 64 * 1024 * 1024; // 64 MiB
 /** A kept result's place in the expiry heap: id and expiry only, so a result dropped before its node surfaces is not held there. */
 interface ExpiryNode { readonly id: string; readonly expiresAt: number }
 
-interface Kept { readonly result: IntrospectionResult; readonly size: number; readonly node: ExpiryNode }
+/**
+ * `monoEnd`: the monotonic ms at which the result dies whatever the wall clock says — when kept, mono + (expiresAt − now):
+ * a wall clock stepped back (NTP, a VM resumed) serves no result to askers past the real time it was given.
+ */
+interface Kept { readonly result: IntrospectionResult; readonly size: number; readonly node: ExpiryNode; readonly monoEnd: number }
 
 /** Lease id: issuer and key, so one token string under two issuers never shares a lease. */
 export function leaseId(issuer: string, key: string): string {
@@ -70,11 +74,18 @@ export class LeaseTable {
    */
   acquire(id: string, member: string): LeaseAnswer {
     const k = this.results.get(id) ?? this.inactive.get(id);
+    const now = this.mono();
     if (k !== undefined) {
-      if (k.result.expiresAt > this.opts.now()) { this.counters.cached++; return { status: 'cached', result: k.result }; }
+      const wall = this.opts.now();
+      if (k.result.expiresAt > wall && k.monoEnd > now) {
+        this.counters.cached++;
+        // its expiry restated on the wall clock as it reads now: a step back since it was kept gives the asker no more time
+        // (a second's slack: the two clocks drift apart by microseconds between two readings)
+        const left = wall + (k.monoEnd - now);
+        return { status: 'cached', result: left + 1000 >= k.result.expiresAt ? k.result : { ...k.result, expiresAt: Math.floor(left) } };
+      }
       this.drop(id);
     }
-    const now = this.mono();
     const l = this.leases.get(id);
     if (l !== undefined && l.until > now && l.holder !== member) {
       this.counters.pending++;
@@ -101,7 +112,8 @@ export class LeaseTable {
     this.leases.delete(id);
     // the older result goes even when this one is not kept (expired on arrival: negative_ttl_s 0)
     this.drop(id);
-    if (!keep || result.expiresAt <= this.opts.now()) return;
+    const wallAtKeep = this.opts.now();
+    if (!keep || result.expiresAt <= wallAtKeep) return;
     const size = resultSize(result.claims);
     const maxBytes = this.opts.maxResultBytes ?? DEFAULT_MAX_RESULT_BYTES;
     if (!(size <= maxBytes)) return;
@@ -116,7 +128,7 @@ export class LeaseTable {
       this.drop(victims.keys().next().value as string);
     }
     const node: ExpiryNode = { id, expiresAt: result.expiresAt };
-    (result.active ? this.results : this.inactive).set(id, { result, size, node });
+    (result.active ? this.results : this.inactive).set(id, { result, size, node, monoEnd: this.mono() + (result.expiresAt - wallAtKeep) });
     this.resultBytes += size;
     this.dying.push(node);
     this.dying.compact(this.kept);
@@ -169,7 +181,7 @@ export class LeaseTable {
     let n = 0;
     for (const [id, l] of this.leases) if (l.until <= mono) { this.leases.delete(id); n++; }
     const now = this.opts.now();
-    for (const map of [this.results, this.inactive]) for (const [id, k] of map) if (k.result.expiresAt <= now) this.drop(id);
+    for (const map of [this.results, this.inactive]) for (const [id, k] of map) if (k.result.expiresAt <= now || k.monoEnd <= mono) this.drop(id);
     this.counters.expired += n;
     return n;
   }

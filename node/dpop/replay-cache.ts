@@ -1,7 +1,8 @@
 // The local record of DPoP proofs seen: key (hash of the key thumbprint and the proof's
 // jti) → epoch second after which the proof is refused by its `iat` anyway. Bounded: at the
 // bound the oldest entry leaves, and when it was still live every proof that expires no
-// later is refused from then on (the "floor"), so eviction narrows the window, never opens a replay.
+// later is refused from then on (the "floor"), so eviction narrows the window, never opens a replay;
+// expired entries swept raise it too, so a wall clock stepped back does not reopen one either.
 // Proofs dated ahead (iat past now + AHEAD_S) are kept apart and never pushed out live, so no
 // client can raise the floor past everyone's fresh proofs.
 
@@ -104,16 +105,22 @@ export class ReplayCache implements ReplayClaims {
     return e !== undefined && e >= nowS;
   }
 
-  /** Drop expired entries from the front, at most `budget` of them. */
+  /**
+   * Drop expired entries from the front, at most `budget` of them. The floor rises to what they
+   * expired at: a wall clock stepped back later (NTP, a VM resumed) puts a forgotten proof's iat back
+   * inside the window, and the floor still refuses it (a fresh proof expires after now: untouched).
+   */
   sweep(nowS: number, budget = Infinity): void {
     let b = budget;
     for (const [k, exp] of this.entries) {
       if (b-- <= 0 || exp >= nowS) break;
       this.entries.delete(k);
+      if (exp > this.floor) this.floor = exp;
     }
     for (const [k, exp] of this.ahead) {
       if (budget-- <= 0 || exp >= nowS) return;
       this.ahead.delete(k);
+      if (exp > this.floor) this.floor = exp;
     }
   }
 

@@ -62,7 +62,8 @@ const strs = (v: unknown): string[] | null => (Array.isArray(v) && v.every((x) =
 
 /** The stream manager of one source (one per process). */
 export class SsfStreamManager {
-  readonly #started = Date.now();
+  /** performance.now() at construction: the settle window is a length, so a wall-clock step at boot neither ends nor stretches it. */
+  readonly #started = performance.now();
   readonly #delivery: 'push' | 'poll';
   #timer: NodeJS.Timeout | null = null;
   #closed = false;
@@ -119,7 +120,7 @@ export class SsfStreamManager {
   async #round(): Promise<void> {
     if (this.#closed) return;
     // owns() is false too until the view converged; before, a member whose bus connected late managed alongside its peer
-    const settled = Date.now() - this.#started >= SETTLE_MS && (this.deps.publisher === null || this.deps.publisher.converged());
+    const settled = performance.now() - this.#started >= SETTLE_MS && (this.deps.publisher === null || this.deps.publisher.converged());
     let next = this.src.stream!.refresh_s * 1000;
     try {
       const owner = this.deps.publisher === null || this.deps.publisher.owns(`ssf-stream:${this.name}`);

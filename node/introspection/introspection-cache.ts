@@ -1,6 +1,8 @@
 // Bounded LRU of introspection outcomes keyed by SHA-256 hex of the token: hard expiry per entry
 // checked on every read, bounded by entries and estimated bytes; refused tokens' outcomes never
 // evict accepted ones, expired entries make room first. Map insertion order is the recency order (a hit re-inserts).
+// An entry dies when either clock says so: its wall-clock expiry, or the life it had left when stored, on the monotonic clock.
+import { runNow } from '../run-clock.js';
 import { ExpiryHeap } from './expiry-heap.js';
 
 /** An entry's place in the expiry heap: its key and expiry only, so an entry evicted before its node surfaces does not keep its value alive. */
@@ -10,6 +12,11 @@ export interface CacheEntry<V> {
   readonly value: V;
   /** Epoch ms; the entry is dead at and after this instant. */
   readonly expiresAt: number;
+  /**
+   * performance.now() ms at which the entry dies whatever the wall clock says: when stored, now + (expiresAt − wall now).
+   * A wall clock stepped back (NTP, a VM resumed) keeps no answer past the real time it was given (cache_ttl_s, exp).
+   */
+  readonly monoEnd: number;
   /** Estimated memory of the entry, bytes (counted against maxBytes). */
   readonly size: number;
   readonly node: ExpiryNode;
@@ -23,6 +30,7 @@ export class IntrospectionCache<V> {
   /** The others (refused tokens: "inactive" and the like), least recently used first; they never push out a kept one. */
   readonly #refused = new Map<string, CacheEntry<V>>();
   readonly #preferred: (value: V) => boolean;
+  readonly #mono: () => number;
   /** Every stored entry by expiry: a full cache drops its dead entries first, wherever recency order put them. */
   readonly #dying = new ExpiryHeap<ExpiryNode>((n) => n.expiresAt, (n) => (this.#kept.get(n.key) ?? this.#refused.get(n.key))?.node === n);
   #bytes = 0;
@@ -35,12 +43,14 @@ export class IntrospectionCache<V> {
    * claims per token cannot grow the cache to cache_entries × 256 KiB. `preferred` (default: every
    * value) marks the entries a flood of others must not evict: a value it rejects makes room only by
    * evicting others like it, and is not stored when preferred ones fill the cache — distinct junk
-   * tokens answered "inactive" cannot push a good token's answer out.
+   * tokens answered "inactive" cannot push a good token's answer out. `mono`: the monotonic clock, ms
+   * (default runNow, performance.now() read once per run; tests that move time pass their own).
    */
-  constructor(maxEntries: number, maxBytes = Infinity, preferred: (value: V) => boolean = () => true) {
+  constructor(maxEntries: number, maxBytes = Infinity, preferred: (value: V) => boolean = () => true, mono: () => number = runNow) {
     this.maxEntries = Math.max(0, Math.floor(maxEntries));
     this.maxBytes = Math.max(0, maxBytes);
     this.#preferred = preferred;
+    this.#mono = mono;
   }
 
   get size(): number { return this.#kept.size + this.#refused.size; }
@@ -54,7 +64,7 @@ export class IntrospectionCache<V> {
     let e = map.get(key);
     if (e === undefined) { map = this.#refused; e = map.get(key); }
     if (e === undefined) return undefined;
-    if (e.expiresAt <= nowMs) {
+    if (e.expiresAt <= nowMs || e.monoEnd <= this.#mono()) {
       this.#remove(map, key, e);
       this.expirations++;
       return undefined;
@@ -68,7 +78,7 @@ export class IntrospectionCache<V> {
   /** The live value for `key`, or undefined, leaving the recency order alone (the cluster gate's look, node/auth). */
   peek(key: string, nowMs: number): V | undefined {
     const e = this.#kept.get(key) ?? this.#refused.get(key);
-    return e !== undefined && e.expiresAt > nowMs ? e.value : undefined;
+    return e !== undefined && e.expiresAt > nowMs && e.monoEnd > this.#mono() ? e.value : undefined;
   }
 
   /**
@@ -101,7 +111,7 @@ export class IntrospectionCache<V> {
       this.evictions++;
     }
     const node: ExpiryNode = { key, expiresAt };
-    (preferred ? this.#kept : this.#refused).set(key, { value, expiresAt, size, node });
+    (preferred ? this.#kept : this.#refused).set(key, { value, expiresAt, monoEnd: this.#mono() + (expiresAt - nowMs), size, node });
     this.#bytes += size;
     this.#dying.push(node);
     this.#dying.compact(this.size);

@@ -67,6 +67,7 @@ export class ClientCredentialsSource {
   #value: string | null = null;
   /** The current token's own revocation keys (judgeExchanged), null without one. */
   #facts: TokenFacts | null = null;
+  /** performance.now() ms (expires_in is a length: a wall-clock step neither stretches nor cuts it). */
   #refreshAt = 0;
   #useUntil = 0;
   #pending: Promise<OutboundResult> | null = null;
@@ -110,7 +111,7 @@ export class ClientCredentialsSource {
    * waits for the next one.
    */
   authorization(upstream = ''): OutboundResult | Promise<OutboundResult> {
-    const now = Date.now();
+    const now = performance.now();
     const v = this.#value;
     const refused = this.#refusedBy !== null && this.#refusedBy.has(upstream);
     if (v !== null && now < this.#useUntil && !refused) {
@@ -160,7 +161,9 @@ export class ClientCredentialsSource {
   async #fetch(): Promise<OutboundResult> {
     let endpoint = this.#cc.token_endpoint ?? null;
     if (endpoint === null) endpoint = await this.#endpoints.resolve(this.#issuer.issuer, this.#issuer.discovery, this.#cc.timeout_ms);
-    const t0 = Date.now();
+    // the schedule (expires_in: a length) runs on the monotonic clock; only a JWT's exp is a wall-clock time
+    const t0 = performance.now();
+    const wall0 = Date.now();
     const a = endpoint === null ? null : await requestToken(endpoint, this.#form, this.#client, this.#dispatcher);
     // a JWT's own exp bounds its use (aud is not compared: many servers ignore the audience parameter here)
     const jwt = a === null || !a.ok ? null : judgeExchanged(a.accessToken, null, Date.now() / 1000);
@@ -169,11 +172,11 @@ export class ClientCredentialsSource {
       const detail = a === null ? 'no token_endpoint (discovery failed)' : !a.ok ? a.detail : jwt?.kind === 'unusable' ? jwt.detail : `token_type ${shownTokenType(a.tokenType)} is not Bearer`;
       this.#log.warn({ audience: this.#audience, client_id: this.#cc.client_id, reason: 'client_credentials_failed', detail }, 'client-credentials token request failed');
       // keep serving a still-valid token; try again after a backoff
-      this.#refreshAt = Date.now() + this.#retryMs;
+      this.#refreshAt = performance.now() + this.#retryMs;
       this.#retryMs = Math.min(this.#retryMs * 2, RETRY_MAX_MS);
       // an upstream that refused it waits (503) as if there were none: held back too
       if (this.#refusedBy !== null) this.#holdUntil = performance.now() + FAILURE_HOLD_MS;
-      if (this.#value !== null && Date.now() < this.#useUntil) return this.#value;
+      if (this.#value !== null && performance.now() < this.#useUntil) return this.#value;
       this.#holdUntil = performance.now() + FAILURE_HOLD_MS;
       return UNAVAILABLE;
     }
@@ -182,14 +185,14 @@ export class ClientCredentialsSource {
     this.#holdUntil = 0;
     this.#refusedBy = null;
     // expires_in (else 60 s), and never past a JWT's own exp: before, one with an earlier exp (or expires_in absent) was sent expired
-    const jwtLeftS = jwt?.kind === 'jwt' && jwt.exp !== null ? jwt.exp - t0 / 1000 : Infinity;
+    const jwtLeftS = jwt?.kind === 'jwt' && jwt.exp !== null ? jwt.exp - wall0 / 1000 : Infinity;
     const s = ccSchedule(t0, Math.min(a.expiresIn ?? DEFAULT_CC_TTL_S, jwtLeftS), this.#cc.refresh_before_s);
     this.#value = `Bearer ${a.accessToken}`;
     this.#facts = jwt!.facts;
     this.#refreshAt = s.refreshAt;
     this.#useUntil = s.useUntil;
     // an answer that arrived after the token's lifetime (counted from the call) ran out: never sent expired
-    return Date.now() < s.useUntil ? this.#value : UNAVAILABLE;
+    return performance.now() < s.useUntil ? this.#value : UNAVAILABLE;
   }
 
   /**

@@ -71,12 +71,22 @@ describe('ReplayCache', () => {
     expect(c.claim(key(5), 315, 250), 'extended like the other entries').toBe('replayed');
   });
 
-  it('evicts expired entries without raising the floor', () => {
+  it('evicts expired entries without counting them live; the floor they leave is below every fresh proof', () => {
     const c = new ReplayCache(1000);
     for (let i = 0; i < 1000; i++) c.claim(key(i), 150, 100);
     expect(c.claim(key(5000), 300, 200)).toBe('fresh'); // swept, not evicted
-    expect(c.claim(key(6000), 100, 90)).toBe('fresh');
+    expect(c.claim(key(6000), 200, 200)).toBe('fresh'); // a proof expiring now or later is never under the floor
     expect(c.stats().evicted_live).toBe(0);
+  });
+
+  it('a proof forgotten once expired stays refused when the wall clock then steps back (regression: before, fresh again)', () => {
+    const c = new ReplayCache(100);
+    expect(c.claim(key(1), 160, 100)).toBe('fresh'); // iat 100, window 60
+    c.sweep(161); // the clock passed its expiry: forgotten
+    expect(c.has(key(1), 161)).toBe(false);
+    // NTP steps the clock back 100 s: iat 100 is inside [now − 60, now + 60] again, the proof's check passes
+    expect(c.claim(key(1), 160, 61)).toBe('too_old');
+    expect(c.claim(key(2), 221, 161)).toBe('fresh'); // a fresh proof is untouched
   });
 });
 

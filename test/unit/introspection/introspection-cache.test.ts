@@ -117,8 +117,9 @@ describe('IntrospectionCache: bounds and byte accounting under any order of oper
   );
   it('within its bounds, a refused value never evicts a live accepted one, a set never leaves the older value, bytes return to 0', () => {
     fc.assert(fc.property(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 100, max: 1000 }), fc.array(op, { maxLength: 60 }), (maxEntries, maxBytes, ops) => {
-      const c = new IntrospectionCache<{ ok: boolean }>(maxEntries, maxBytes, (v) => v.ok);
       let now = 0;
+      // one clock for both readings: the model moves time only by its ticks (a real monotonic clock runs on through the run)
+      const c = new IntrospectionCache<{ ok: boolean }>(maxEntries, maxBytes, (v) => v.ok, () => now);
       for (const o of ops) {
         if (o.t === 'set') {
           const liveGood = Array.from({ length: 8 }, (_, k) => k).filter((k) => k !== o.key && c.peek(String(k), now)?.ok === true);
@@ -136,5 +137,23 @@ describe('IntrospectionCache: bounds and byte accounting under any order of oper
       c.dropWhere(() => true);
       expect([c.size, c.bytes]).toEqual([0, 0]);
     }), { numRuns: 1000 });
+  });
+});
+
+describe('IntrospectionCache under a stepped wall clock', () => {
+  it('an entry dies at the real time it was given, whichever clock says so first', () => {
+    let mono = 0;
+    const c = new IntrospectionCache<string>(10, Infinity, () => true, () => mono);
+    const wall = 1_000_000;
+    c.set('back', 'ok', wall + 60_000, wall);
+    c.set('ahead', 'ok', wall + 60_000, wall);
+    mono = 59_999;
+    // the wall clock stepped back an hour: still alive for the millisecond it has left, then gone (before: an hour more)
+    expect(c.peek('back', wall - 3_600_000 + 59_999)).toBe('ok');
+    mono = 60_000;
+    expect(c.get('back', wall - 3_600_000 + 60_000)).toBeUndefined();
+    // stepped forward past its expiry: gone at once (one call to the authorization server more, never a late one)
+    mono = 1;
+    expect(c.get('ahead', wall + 60_000)).toBeUndefined();
   });
 });

@@ -152,6 +152,25 @@ describe('client credentials', () => {
     }
   });
 
+  it('expires_in runs on the monotonic clock: a wall clock stepped back an hour neither keeps an expired token attached nor holds its refresh', async () => {
+    vi.useFakeTimers({ toFake: ['Date', 'performance'] });
+    try {
+      answer = tokenAnswer(600);
+      const s = source({});
+      const first = await s.authorization();
+      vi.setSystemTime(Date.now() - 3_600_000); // NTP steps the wall clock back (performance.now() goes on)
+      vi.advanceTimersByTime(600_000); // the token's 600 s have passed in real time
+      answer = tokenAnswer(600);
+      const next = s.authorization();
+      // before: the expired token, synchronously, for the hour the step put back (and no refresh ahead of it)
+      expect(next).toBeInstanceOf(Promise);
+      expect(await next).toBe(`Bearer tok-${n}`);
+      expect(await next).not.toBe(first);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('client_secret_post puts the credentials in the body', async () => {
     hits.length = 0;
     answer = tokenAnswer(3600);

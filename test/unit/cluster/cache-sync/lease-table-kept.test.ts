@@ -61,3 +61,20 @@ describe('LeaseTable: a newer result not kept still replaces the older one', () 
     expect(t.kept).toBe(0);
   });
 });
+
+describe('LeaseTable kept results under a stepped wall clock', () => {
+  it('stepped back an hour: a kept result is handed out for the real time it had left, restated on the stepped clock, then asked again', () => {
+    let wall = 1_000_000;
+    let mono = 0;
+    const t = new LeaseTable({ leaseMs: 1_000, maxLeases: 100, maxResults: 4, now: () => wall, mono: () => mono });
+    const id = leaseId('demo', 'tok');
+    t.complete(id, 'demo', { ...active, expiresAt: wall + 60_000 }, true); // cache_ttl_s 60
+    wall -= 3_600_000; // NTP steps the wall clock back an hour
+    mono += 10_000;
+    // 50 s left in real time: the asker is told so on the wall clock it reads now, not 1 h 50 s
+    expect(t.acquire(id, 'm2')).toEqual({ status: 'cached', result: { ...active, expiresAt: wall + 50_000 } });
+    mono += 50_000;
+    // before: kept (and handed out) until the stepped wall clock reached its expiry, an hour later
+    expect(t.acquire(id, 'm2').status).toBe('granted');
+  });
+});

@@ -1,0 +1,53 @@
+// The revocation store under a stepped wall clock: an entry leaves only once both the wall and the
+// monotonic clock say every token it matches has expired. Before, a wall clock stepped forward an hour
+// swept every revocation of a token with less than an hour left; NTP stepping it back then let the
+// revoked token through again (its exp was in the future once more, its revocation gone).
+import { describe, expect, it } from 'vitest';
+import type { RevocationRecord } from '../../../../cluster/protocol/index.js';
+import { RevocationStore } from '../../../../cluster/revocation/index.js';
+
+const T0 = 1_700_000_000; // epoch s
+const rec = (p: Partial<RevocationRecord> & Pick<RevocationRecord, 'kind' | 'value'>): RevocationRecord =>
+  ({ id: `r-${p.kind}-${p.value}`, issuer: null, before: null, expiresAt: T0 + 600, reason: null, createdAt: T0 * 1000, origin: 'test', ...p });
+
+describe('RevocationStore under a stepped wall clock', () => {
+  it('stepped forward an hour and back: a sweep meanwhile keeps the entries whose tokens are still live in real time', () => {
+    const clock = { wall: T0 * 1000, mono: 5_000 };
+    const s = new RevocationStore(() => clock.wall, { mono: () => clock.mono });
+    s.apply(rec({ kind: 'jti', value: 'j1' })); // the token expires in 10 min
+    s.apply(rec({ kind: 'sub', value: 'alice', before: T0 }));
+    const token = { tokenHash: 'f'.repeat(64), jti: 'j1' };
+    const alices = { tokenHash: 'e'.repeat(64), sub: 'alice', iat: T0 - 5 };
+    expect(s.sweep()).toBe(0);
+    clock.wall += 3_600_000; // a bad NTP source steps the wall clock forward an hour
+    clock.mono += 1_000;
+    expect(s.sweep()).toBe(0); // before: 2 (both revocations gone)
+    expect(s.list()).toHaveLength(2);
+    clock.wall -= 3_600_000; // NTP steps it back: the tokens' exp is ahead again
+    clock.mono += 1_000;
+    expect(s.isRevoked(token)).toBe(true);
+    expect(s.isRevoked(alices)).toBe(true);
+    // they leave once the real time has passed (monotonic clock): expiry + the 120 s linger
+    clock.wall += 720_000;
+    clock.mono += 720_000;
+    expect(s.sweep()).toBe(2);
+  });
+
+  it('a revocation arriving while the wall clock is stepped forward past its expiry is stored, not dropped as expired', () => {
+    const clock = { wall: T0 * 1000, mono: 0 };
+    const s = new RevocationStore(() => clock.wall, { mono: () => clock.mono });
+    s.sweep(); // the store has read its clocks before the step
+    clock.wall += 3_600_000;
+    expect(s.apply(rec({ kind: 'jti', value: 'j2' }))).toBe('applied'); // before: 'expired'
+  });
+
+  it('stepped back: entries are kept for the step (the longer way), never dropped early', () => {
+    const clock = { wall: T0 * 1000, mono: 0 };
+    const s = new RevocationStore(() => clock.wall, { mono: () => clock.mono });
+    s.apply(rec({ kind: 'jti', value: 'j3' }));
+    clock.wall -= 3_600_000;
+    clock.mono += 721_000; // past expiry + linger in real time, but the wall clock says an hour before
+    expect(s.sweep()).toBe(0);
+    expect(s.isRevoked({ tokenHash: 'f'.repeat(64), jti: 'j3' })).toBe(true);
+  });
+});
