@@ -13,6 +13,8 @@ export const PRIVATE_VALUE = 'private';
  */
 const SHARING = /(?:^|,)[ \t]*(?:public|s-maxage|must-revalidate)[ \t]*(?:[,=]|$)/i;
 
+const NAMES_CACHE_CONTROL = /(?:^|,)[ \t]*cache-control[ \t]*(?:,|$)/i;
+
 /**
  * True when the answer to `ctx`'s request must get `Cache-Control: private`: its token came from a
  * cookie or the route's token header (never `Authorization`, which caches see, nor the query, which
@@ -22,8 +24,12 @@ const SHARING = /(?:^|,)[ \t]*(?:public|s-maxage|must-revalidate)[ \t]*(?:[,=]|$
 export function answerMadePrivate(ctx: RequestContext, headers: readonly string[]): boolean {
   const source = ctx.tokenSource;
   if (source !== 'cookie' && source !== 'custom-header') return false;
+  let shared = false;
   for (let i = 0; i < headers.length; i += 2) {
-    if (headers[i] === 'cache-control' && SHARING.test(headers[i + 1]!)) return false;
+    const name = headers[i];
+    if (name === 'cache-control') { if (SHARING.test(headers[i + 1]!)) shared = true; }
+    // a Cache-Control the upstream names in Connection is dropped (hop-by-hop): the client never sees its `public`
+    else if (name === 'connection' && NAMES_CACHE_CONTROL.test(headers[i + 1]!)) return true;
   }
-  return true;
+  return !shared;
 }

@@ -22,6 +22,7 @@ const UPSTREAM_CC: Record<string, string | undefined> = {
   shared: 's-maxage=60',
   revalidate: 'max-age=60, must-revalidate',
   maxage: 'max-age=600',
+  hidden: 'public, max-age=600', // named in Connection below: hop-by-hop, so the client never gets it
 };
 
 beforeAll(async () => {
@@ -30,6 +31,7 @@ beforeAll(async () => {
     const cc = UPSTREAM_CC[(req.url ?? '').split('/').pop()!.split('?')[0]!];
     const h: Record<string, string> = { 'content-type': 'text/plain', 'last-modified': 'Mon, 07 Dec 2026 08:00:00 GMT' };
     if (cc !== undefined) h['cache-control'] = cc;
+    if (req.url?.endsWith('/hidden') === true) h.connection = 'cache-control';
     // the body a shared cache would hand the next user: this user's
     res.writeHead(200, h).end(`account of ${String(req.headers['x-auth-subject'])}`);
   });
@@ -82,6 +84,13 @@ describe('Cache-Control: private on answers to cookie and token-header requests 
       expect(r.status, r.text).toBe(200);
       expect(directives(r.headers), tail).toEqual(want);
     }
+  });
+
+  it('HTTP/1.1: a `public` the upstream names in Connection (so drops) does not count → private', async () => {
+    const t = await as.issueJwt({ sub: 'alice' });
+    const r = await call(`${proxy.url}/c/hidden`, { headers: { cookie: `session=${t}` } });
+    expect(r.status, r.text).toBe(200);
+    expect(directives(r.headers)).toEqual(['private']);
   });
 
   it('HTTP/1.1: the same route with the token in Authorization → left to the cache (§3.5): unchanged', async () => {
