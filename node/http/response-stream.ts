@@ -8,7 +8,7 @@ import type { HttpResponse } from 'uWebSockets.js';
 import type { H1Control } from '../upstream/h1-client.js';
 import type { Target, UpstreamPool } from '../upstream/upstream-pool.js';
 import type { RequestContext } from '../pipeline/context.js';
-import { answerMadePrivate, PRIVATE_NAME, PRIVATE_VALUE } from '../pipeline/index.js';
+import { answerMadePrivate, PRIVATE_NAME, PRIVATE_VALUE, upstreamChallenges } from '../pipeline/index.js';
 import type { Snapshot } from '../pipeline/snapshot.js';
 import { writeUpstreamHead } from './response-head.js';
 
@@ -117,9 +117,11 @@ function writeHead(r: RelayResponse): void {
   r.headersWritten = true;
   r.headDue = false;
   r.sent = r.respStatus;
-  writeUpstreamHead(r.res, r.respStatus, r.respStatusMessage, r.respHeaders!, r.head, r.ctx.responseHeaders, r.snap.policyHeader, r.respNonAscii);
+  // on a request the proxy authenticated, only challenges for a better token (README "Challenges from upstreams")
+  const h = upstreamChallenges(r.ctx, r.respStatus, r.respHeaders!, r.snap.realm);
+  writeUpstreamHead(r.res, r.respStatus, r.respStatusMessage, h, r.head, r.ctx.responseHeaders, r.snap.policyHeader, r.respNonAscii);
   // a cookie or token-header credential is invisible to a shared cache in front (README "Extraction")
-  if (answerMadePrivate(r.ctx, r.respHeaders!)) r.res.writeHeader(PRIVATE_NAME, PRIVATE_VALUE);
+  if (answerMadePrivate(r.ctx, h)) r.res.writeHeader(PRIVATE_NAME, PRIVATE_VALUE);
   // a stop's drain: the client closes this connection after the response instead of sending the
   // next request into a socket about to close (nginx and HAProxy do the same at a graceful stop)
   if (r.host.draining) r.res.writeHeader('connection', 'close');
