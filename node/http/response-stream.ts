@@ -8,7 +8,7 @@ import type { HttpResponse } from 'uWebSockets.js';
 import type { H1Control } from '../upstream/h1-client.js';
 import type { Target, UpstreamPool } from '../upstream/upstream-pool.js';
 import type { RequestContext } from '../pipeline/context.js';
-import { answerMadePrivate, PRIVATE_NAME, PRIVATE_VALUE, upstreamChallenges } from '../pipeline/index.js';
+import { answerMadePrivate, CHALLENGE_FILTERED, PRIVATE_NAME, PRIVATE_VALUE, upstreamChallenges } from '../pipeline/index.js';
 import type { Snapshot } from '../pipeline/snapshot.js';
 import { writeUpstreamHead } from './response-head.js';
 
@@ -19,7 +19,7 @@ import { writeUpstreamHead } from './response-head.js';
  */
 export interface RelayResponse {
   readonly res: HttpResponse;
-  readonly host: { headHeld(relay: RelayResponse): void; readonly draining: boolean };
+  readonly host: { headHeld(relay: RelayResponse): void; upstreamError(upstream: string, kind: string): void; readonly draining: boolean };
   readonly snap: Snapshot;
   readonly ctx: RequestContext;
   readonly head: boolean;
@@ -119,6 +119,7 @@ function writeHead(r: RelayResponse): void {
   r.sent = r.respStatus;
   // on a request the proxy authenticated, only challenges for a better token (README "Challenges from upstreams")
   const h = upstreamChallenges(r.ctx, r.respStatus, r.respHeaders!, r.snap.realm);
+  if (h !== r.respHeaders && r.upstream !== null) r.host.upstreamError(r.upstream.name, CHALLENGE_FILTERED);
   writeUpstreamHead(r.res, r.respStatus, r.respStatusMessage, h, r.head, r.ctx.responseHeaders, r.snap.policyHeader, r.respNonAscii);
   // a cookie or token-header credential is invisible to a shared cache in front (README "Extraction")
   if (answerMadePrivate(r.ctx, h)) r.res.writeHeader(PRIVATE_NAME, PRIVATE_VALUE);

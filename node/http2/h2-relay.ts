@@ -6,7 +6,7 @@ import type { H1Control, H1Error, H1Handler } from '../upstream/h1-client.js';
 import type { ErrorCode, ProxyError } from '../errors.js';
 import { proxyError } from '../errors.js';
 import type { Outcome } from '../http/relay.js';
-import { answerMadePrivate, outboundRefused, upstreamChallenges, type PipelineSink, type RequestContext, type UpstreamRequest } from '../pipeline/index.js';
+import { answerMadePrivate, CHALLENGE_FILTERED, outboundRefused, upstreamChallenges, type PipelineSink, type RequestContext, type UpstreamRequest } from '../pipeline/index.js';
 import type { Snapshot } from '../pipeline/snapshot.js';
 import { H2Call } from '../upstream/h2-call.js';
 import type { Target, UpstreamPool } from '../upstream/upstream-pool.js';
@@ -254,6 +254,7 @@ export class H2Relay implements H1Handler, PipelineSink, H2BodyOwner, Deadlined,
     // HEAD and 304 keep the representation's length; a 204 never has one (RFC 9110 §8.6: an h2 client resets the stream)
     // on a request the proxy authenticated, only challenges for a better token (README "Challenges from upstreams")
     const h = upstreamChallenges(this.ctx, status, headers, this.snap.realm);
+    if (h !== headers) this.host.upstreamError(this.upstream!.name, CHALLENGE_FILTERED);
     const out = responseHeaders(h, this.ctx.responseHeaders ?? null, (this.head || status === 304) && status !== 204, this.snap.policyHeader);
     // a cookie or token-header credential is invisible to a shared cache in front (README "Extraction")
     if (answerMadePrivate(this.ctx, h)) addPrivate(out);

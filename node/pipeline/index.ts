@@ -24,4 +24,4 @@ export { outboundRefused, freshAuthorization, replaceAuthorization, invalidToken
 export type { Snapshot, AuthStages, OutboundStep, OutboundResult, WellKnownDoc } from './snapshot.js';
 export { policyLabel, POLICY_HEADER } from './policy-label.js';
 export { answerMadePrivate, PRIVATE_NAME, PRIVATE_VALUE } from './cache-privacy.js';
-export { upstreamChallenges } from './upstream-challenge.js';
+export { upstreamChallenges, CHALLENGE_FILTERED } from './upstream-challenge.js';

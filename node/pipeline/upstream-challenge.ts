@@ -3,6 +3,9 @@
 // client for a better token (RFC 6750 §3, RFC 9470, RFC 9449) — never one that sends it elsewhere.
 import type { RequestContext } from './context.js';
 
+/** `portcullis_upstream_errors_total{kind}` of an answer whose challenges were filtered. */
+export const CHALLENGE_FILTERED = 'challenge_filtered';
+
 /** Schemes the proxy itself takes (lower-case). */
 const SCHEMES: ReadonlySet<string> = new Set(['bearer', 'dpop']);
 /**
@@ -95,8 +98,9 @@ function filtered(v: string): string | null {
 /**
  * `headers` (flat [lower-cased name, value…]) as the client may see them: unchanged unless the proxy
  * verified a token for this request and the upstream sent `WWW-Authenticate`; then a copy with each
- * such field filtered (node docs above), dropped when nothing is left. A 401 left without any gets
- * `Bearer realm="<realm>"` (RFC 9110 §15.5.2: a 401 carries a challenge). No allocation otherwise.
+ * such field filtered (above), dropped when nothing is left. A 401 left without any gets
+ * `Bearer realm="<realm>"` (RFC 9110 §15.5.2: a 401 carries a challenge). `headers` itself when the
+ * filter changed nothing (the caller counts a different array as filtered); no allocation then but the parse.
  */
 export function upstreamChallenges(ctx: RequestContext, status: number, headers: readonly string[], realm: string): readonly string[] {
   if (ctx.principal === null) return headers;
@@ -105,11 +109,14 @@ export function upstreamChallenges(ctx: RequestContext, status: number, headers:
   if (!found) return headers;
   const out: string[] = [];
   let left = 0;
+  let changed = false;
   for (let i = 0; i < headers.length; i += 2) {
     if (headers[i] !== 'www-authenticate') { out.push(headers[i]!, headers[i + 1]!); continue; }
     const v = filtered(headers[i + 1]!);
+    if (v !== headers[i + 1]) changed = true;
     if (v !== null) { out.push('www-authenticate', v); left++; }
   }
+  if (!changed) return headers;
   if (left === 0 && status === 401) out.push('www-authenticate', `Bearer realm="${realm.replace(/["\\]/g, '\\$&')}"`);
   return out;
 }

@@ -8,7 +8,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import type { Socket } from 'node:net';
 import type { ClientHttp2Session } from 'node:http2';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
-import { startProxy, baseConfig, ADMIN_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { startProxy, baseConfig, ADMIN_ENV, ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { h2Connect, h2Request, http2PortOf } from '../../helpers/h2-client.js';
 import { startRawUpstream, type RawUpstream } from '../../helpers/raw-http.js';
 import { asIssuer, bearer, call, waitReady } from './tokens-helpers.js';
@@ -112,5 +112,19 @@ describe('an upstream\'s WWW-Authenticate on a request the proxy authenticated',
     expect(challenges(b.headers['www-authenticate'])).toEqual(['Bearer realm="portcullis"']);
     const c = await h2Request(session, { ':method': 'GET', ':path': '/open/schemes' });
     expect(challenges(c.headers['www-authenticate']).join(', ')).toBe('Basic realm="corp", Negotiate, NTLM');
+  });
+
+  it('each answer whose challenges were filtered is counted for its upstream; one left as written is not', async () => {
+    const count = async (): Promise<number> => {
+      const m = await call(`${proxy.adminUrl}/metrics`, { headers: bearer(ADMIN_TOKEN) });
+      return Number(/portcullis_upstream_errors_total\{upstream="app",kind="challenge_filtered"\} (\d+)/.exec(m.text)?.[1] ?? 0);
+    };
+    const t = await as.issueJwt({ sub: 'alice' });
+    const before = await count();
+    await call(`${proxy.url}/api/steer`, { headers: bearer(t) });
+    await h2Request(session, { ':method': 'GET', ':path': '/api/schemes', authorization: `Bearer ${t}` });
+    await call(`${proxy.url}/api/stepup`, { headers: bearer(t) }); // passes as written
+    await call(`${proxy.url}/open/schemes`);
+    expect(await count()).toBe(before + 2);
   });
 });

@@ -36,11 +36,13 @@ describe('upstreamChallenges', () => {
     expect(upstreamChallenges(AUTHED, 403, ['a', '1', 'www-authenticate', 'Basic realm=x', 'b', '2'], 'p')).toEqual(['a', '1', 'b', '2']);
   });
 
-  it('no allocation where nothing changes: no verified token, or no WWW-Authenticate', () => {
+  it('the same array where nothing changes: no verified token, no WWW-Authenticate, or one that passes whole', () => {
     const h = ['www-authenticate', 'Basic realm=x'];
     expect(upstreamChallenges(OPEN, 401, h, 'p')).toBe(h);
     const g = ['content-type', 'text/plain'];
     expect(upstreamChallenges(AUTHED, 401, g, 'p')).toBe(g);
+    const kept = ['www-authenticate', 'Bearer realm="x", error="invalid_token"'];
+    expect(upstreamChallenges(AUTHED, 401, kept, 'p')).toBe(kept);
   });
 
   it('any input: never throws; a kept field names only Bearer/DPoP and allowed parameters', () => {
