@@ -8,6 +8,7 @@ import type { HttpResponse } from 'uWebSockets.js';
 import type { H1Control } from '../upstream/h1-client.js';
 import type { Target, UpstreamPool } from '../upstream/upstream-pool.js';
 import type { RequestContext } from '../pipeline/context.js';
+import { answerMadePrivate, CHALLENGE_FILTERED, PRIVATE_NAME, PRIVATE_VALUE, upstreamChallenges } from '../pipeline/index.js';
 import type { Snapshot } from '../pipeline/snapshot.js';
 import { writeUpstreamHead } from './response-head.js';
 
@@ -18,7 +19,7 @@ import { writeUpstreamHead } from './response-head.js';
  */
 export interface RelayResponse {
   readonly res: HttpResponse;
-  readonly host: { headHeld(relay: RelayResponse): void; readonly draining: boolean };
+  readonly host: { headHeld(relay: RelayResponse): void; upstreamError(upstream: string, kind: string): void; readonly draining: boolean };
   readonly snap: Snapshot;
   readonly ctx: RequestContext;
   readonly head: boolean;
@@ -116,7 +117,12 @@ function writeHead(r: RelayResponse): void {
   r.headersWritten = true;
   r.headDue = false;
   r.sent = r.respStatus;
-  writeUpstreamHead(r.res, r.respStatus, r.respStatusMessage, r.respHeaders!, r.head, r.ctx.responseHeaders, r.snap.policyHeader, r.respNonAscii);
+  // on a request the proxy authenticated, only challenges for a better token (README "Challenges from upstreams")
+  const h = upstreamChallenges(r.ctx, r.respStatus, r.respHeaders!, r.snap.realm);
+  if (h !== r.respHeaders && r.upstream !== null) r.host.upstreamError(r.upstream.name, CHALLENGE_FILTERED);
+  writeUpstreamHead(r.res, r.respStatus, r.respStatusMessage, h, r.head, r.ctx.responseHeaders, r.snap.policyHeader, r.respNonAscii);
+  // a cookie or token-header credential is invisible to a shared cache in front (README "Extraction")
+  if (answerMadePrivate(r.ctx, h)) r.res.writeHeader(PRIVATE_NAME, PRIVATE_VALUE);
   // a stop's drain: the client closes this connection after the response instead of sending the
   // next request into a socket about to close (nginx and HAProxy do the same at a graceful stop)
   if (r.host.draining) r.res.writeHeader('connection', 'close');

@@ -6,7 +6,7 @@ import type { H1Control, H1Error, H1Handler } from '../upstream/h1-client.js';
 import type { ErrorCode, ProxyError } from '../errors.js';
 import { proxyError } from '../errors.js';
 import type { Outcome } from '../http/relay.js';
-import { outboundRefused, type PipelineSink, type RequestContext, type UpstreamRequest } from '../pipeline/index.js';
+import { answerMadePrivate, CHALLENGE_FILTERED, outboundRefused, upstreamChallenges, type PipelineSink, type RequestContext, type UpstreamRequest } from '../pipeline/index.js';
 import type { Snapshot } from '../pipeline/snapshot.js';
 import { H2Call } from '../upstream/h2-call.js';
 import type { Target, UpstreamPool } from '../upstream/upstream-pool.js';
@@ -17,7 +17,7 @@ import { h2BeforeHeadFailure, h2MidBodyFailure } from './h2-upstream-failure.js'
 import { failedBeforeHead } from '../http/upstream-failure.js';
 import { GrpcDeadlines, grpcTimeoutMs, type Deadlined } from './grpc-deadline.js';
 import { GRPC, grpcMessage } from './grpc-status.js';
-import { responseHeaders, responseTrailers } from './h2-response-headers.js';
+import { addPrivate, responseHeaders, responseTrailers } from './h2-response-headers.js';
 import { resetStream } from './session-guard.js';
 import { endPending, endStream, endWithGrpcStatus, type H2EndingRelay } from './h2-relay-end.js';
 import type { H2RelayHostOf } from './h2-relay-host.js';
@@ -252,7 +252,12 @@ export class H2Relay implements H1Handler, PipelineSink, H2BodyOwner, Deadlined,
     this.upstreamMs = performance.now() - this.upstreamStart;
     this.status = status;
     // HEAD and 304 keep the representation's length; a 204 never has one (RFC 9110 §8.6: an h2 client resets the stream)
-    const out = responseHeaders(headers, this.ctx.responseHeaders ?? null, (this.head || status === 304) && status !== 204, this.snap.policyHeader);
+    // on a request the proxy authenticated, only challenges for a better token (README "Challenges from upstreams")
+    const h = upstreamChallenges(this.ctx, status, headers, this.snap.realm);
+    if (h !== headers) this.host.upstreamError(this.upstream!.name, CHALLENGE_FILTERED);
+    const out = responseHeaders(h, this.ctx.responseHeaders ?? null, (this.head || status === 304) && status !== 204, this.snap.policyHeader);
+    // a cookie or token-header credential is invisible to a shared cache in front (README "Extraction")
+    if (answerMadePrivate(this.ctx, h)) addPrivate(out);
     const res = this.res;
     try {
       if (contentLength === 0) {

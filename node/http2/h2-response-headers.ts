@@ -1,6 +1,6 @@
 // The upstream's response head (and trailers) as node:http2 / node:http want them for the client:
 // connection-specific fields dropped, duplicates as arrays, the pipeline's own fields added to the head.
-import { connectionNamed, POLICY_HEADER, RESPONSE_DROPPED } from '../pipeline/index.js';
+import { connectionNamed, POLICY_HEADER, PRIVATE_NAME, PRIVATE_VALUE, RESPONSE_DROPPED } from '../pipeline/index.js';
 
 /**
  * The upstream's response headers for the client: hop-by-hop and Connection-named fields dropped
@@ -27,6 +27,12 @@ export function responseHeaders(h: readonly string[], extra: readonly string[] |
   if (extra !== null) for (let i = 0; i < extra.length; i += 2) add(extra[i]!, extra[i + 1]!);
   if (policy !== null) out[POLICY_HEADER] = policy;
   return out;
+}
+
+/** `Cache-Control: private` beside the upstream's own lines (node/pipeline/cache-privacy.ts). */
+export function addPrivate(out: Record<string, string | string[]>): void {
+  const cc = out[PRIVATE_NAME];
+  out[PRIVATE_NAME] = cc === undefined ? PRIVATE_VALUE : Array.isArray(cc) ? [...cc, PRIVATE_VALUE] : [cc, PRIVATE_VALUE];
 }
 
 /**

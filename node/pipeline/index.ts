@@ -23,3 +23,5 @@ export { forwardRequest, connectionNamed, RESPONSE_DROPPED, type UpstreamRequest
 export { outboundRefused, freshAuthorization, replaceAuthorization, invalidTokenChallenge } from './outbound-refusal.js';
 export type { Snapshot, AuthStages, OutboundStep, OutboundResult, WellKnownDoc } from './snapshot.js';
 export { policyLabel, POLICY_HEADER } from './policy-label.js';
+export { answerMadePrivate, PRIVATE_NAME, PRIVATE_VALUE } from './cache-privacy.js';
+export { upstreamChallenges, CHALLENGE_FILTERED } from './upstream-challenge.js';

@@ -1,0 +1,122 @@
+// An upstream's `WWW-Authenticate` on a request the proxy authenticated: the proxy is that route's
+// authentication authority, so only Bearer/DPoP challenges pass, with the parameters that ask the
+// client for a better token (RFC 6750 §3, RFC 9470, RFC 9449) — never one that sends it elsewhere.
+import type { RequestContext } from './context.js';
+
+/** `portcullis_upstream_errors_total{kind}` of an answer whose challenges were filtered. */
+export const CHALLENGE_FILTERED = 'challenge_filtered';
+
+/** Schemes the proxy itself takes (lower-case). */
+const SCHEMES: ReadonlySet<string> = new Set(['bearer', 'dpop']);
+/**
+ * Parameters kept (lower-case): RFC 6750 §3 `realm`, `scope`, `error`, `error_description`; RFC 9470
+ * `acr_values`, `max_age`; RFC 9449 `algs`. Dropped: anything naming a place — RFC 9728
+ * `resource_metadata` (a client looks up its authorization server there), `error_uri`, Azure's
+ * `authorization_uri` — and whatever else the proxy cannot vouch for.
+ */
+const PARAMS: ReadonlySet<string> = new Set(['realm', 'scope', 'error', 'error_description', 'acr_values', 'max_age', 'algs']);
+
+const TCHAR = /[!#$%&'*+\-.^_`|~0-9A-Za-z]/;
+const TOKEN68 = /[-._~+/0-9A-Za-z]/;
+
+/** One challenge: scheme and its auth-params as raw `name=value` texts. */
+interface Challenge { scheme: string; params: string[]; keep: boolean }
+
+/**
+ * Parse a field value as RFC 9110 §11.6.1 `#challenge`; null when it is not one (the field is then
+ * dropped: closed). Token68 forms (`Negotiate YII…`) parse as a challenge that is never kept.
+ */
+function parse(v: string): Challenge[] | null {
+  const out: Challenge[] = [];
+  let i = 0;
+  const n = v.length;
+  const ows = (): void => { while (i < n && (v[i] === ' ' || v[i] === '\t')) i++; };
+  const token = (): string => { const s = i; while (i < n && TCHAR.test(v[i]!)) i++; return v.slice(s, i); };
+  const quoted = (): boolean => {
+    if (v[i] !== '"') return false;
+    for (i++; i < n; i++) {
+      const c = v.charCodeAt(i);
+      if (c === 0x22) { i++; return true; }
+      if (c === 0x5c) i++;
+      else if (c < 0x20 && c !== 0x09) return false;
+    }
+    return false;
+  };
+  let cur: Challenge | null = null;
+  while (i < n) {
+    ows();
+    if (v[i] === ',') { i++; continue; }
+    if (i >= n) break;
+    const start = i;
+    const name = token();
+    if (name === '') return null;
+    const afterName = i;
+    ows();
+    if (cur !== null && v[i] === '=') {
+      // an auth-param of the current challenge: token BWS "=" BWS ( token / quoted-string )
+      i++; ows();
+      const vs = i;
+      if (v[i] === '"') { if (!quoted()) return null; } else if (token() === '') return null;
+      cur.params.push(`${name.toLowerCase()}=${v.slice(vs, i)}`);
+      ows();
+      if (i < n && v[i] !== ',') return null;
+      continue;
+    }
+    // a new challenge: its scheme, then auth-params (read by the loop), a token68, or nothing
+    i = afterName;
+    cur = { scheme: v.slice(start, afterName), params: [], keep: SCHEMES.has(name.toLowerCase()) };
+    out.push(cur);
+    if (i < n && v[i] !== ' ' && v[i] !== ',') return null;
+    ows();
+    const t = i;
+    while (i < n && TOKEN68.test(v[i]!)) i++;
+    if (i > t) {
+      let q = i;
+      while (q < n && v[q] === '=') q++;
+      while (q < n && (v[q] === ' ' || v[q] === '\t')) q++;
+      // a token68 (`Negotiate YII…`, `Basic dXNlcjpw`): never kept; else the run was an auth-param's name
+      if (q >= n || v[q] === ',') { cur.keep = false; i = q; continue; }
+      i = t;
+    }
+  }
+  return out;
+}
+
+/** The value a kept field carries: its Bearer/DPoP challenges with the allowed parameters, or null for none. */
+function filtered(v: string): string | null {
+  const cs = parse(v);
+  if (cs === null) return null;
+  const kept: string[] = [];
+  for (const c of cs) {
+    if (!c.keep) continue;
+    const ps = c.params.filter((p) => PARAMS.has(p.slice(0, p.indexOf('='))));
+    kept.push(ps.length === 0 ? c.scheme : `${c.scheme} ${ps.join(', ')}`);
+  }
+  return kept.length === 0 ? null : kept.join(', ');
+}
+
+/**
+ * `headers` (flat [lower-cased name, value…]) as the client may see them: unchanged unless the proxy
+ * verified a token for this request and the upstream sent `WWW-Authenticate`; then a copy with each
+ * such field filtered (above), dropped when nothing is left. A 401 left without any gets
+ * `Bearer realm="<realm>"` (RFC 9110 §15.5.2: a 401 carries a challenge). `headers` itself when the
+ * filter changed nothing (the caller counts a different array as filtered); no allocation then but the parse.
+ */
+export function upstreamChallenges(ctx: RequestContext, status: number, headers: readonly string[], realm: string): readonly string[] {
+  if (ctx.principal === null) return headers;
+  let found = false;
+  for (let i = 0; i < headers.length; i += 2) if (headers[i] === 'www-authenticate') { found = true; break; }
+  if (!found) return headers;
+  const out: string[] = [];
+  let left = 0;
+  let changed = false;
+  for (let i = 0; i < headers.length; i += 2) {
+    if (headers[i] !== 'www-authenticate') { out.push(headers[i]!, headers[i + 1]!); continue; }
+    const v = filtered(headers[i + 1]!);
+    if (v !== headers[i + 1]) changed = true;
+    if (v !== null) { out.push('www-authenticate', v); left++; }
+  }
+  if (!changed) return headers;
+  if (left === 0 && status === 401) out.push('www-authenticate', `Bearer realm="${realm.replace(/["\\]/g, '\\$&')}"`);
+  return out;
+}
