@@ -32,6 +32,7 @@ import { protocolOf, recordAnswered, recordFinished, recordRefused, type H2Recor
 import { H2StreamResponse } from './h2-stream-response.js';
 import { SessionGuard, type SessionCloseReason } from './session-guard.js';
 import { prefaceDeadline } from './preface-deadline.js';
+import { sessionIdle } from './session-idle.js';
 import { performance } from 'node:perf_hooks';
 
 export interface H2ListenerOptions extends H2RecordOptions {
@@ -166,8 +167,7 @@ export class H2Listener implements H2RelayHost {
       this.opts.logger.info({ code: err.code, client: s.socket?.remoteAddress }, 'http2 session error');
     });
     s.on('frameError', () => { /* counted by nghttp2 against maxSessionInvalidFrames */ });
-    const idle = this.opts.config.idle_timeout_ms;
-    if (idle > 0) s.setTimeout(idle, () => guard.close('idle'));
+    sessionIdle(s, this.opts.config.idle_timeout_ms, () => guard.close('idle'));
     // the client's preface and first SETTINGS by preface_timeout_ms, else its max_connections slot is
     // freed now: before, a connection that sent nothing held it for idle_timeout_ms
     prefaceDeadline(s, this.opts.config.preface_timeout_ms, () => guard.close('preface_timeout'));

@@ -2,6 +2,7 @@
 // route's entry, no allocation per request, no prom-client call) and turned into
 // Prometheus families at scrape time. Components register their counters via addSource();
 // component-collector.ts sorts them into real families.
+import { STATUS_CODES } from 'node:http';
 import { Registry, Counter, Gauge } from './prom-parts.js';
 import { ComponentCollector, type MetricSource } from './component-collector.js';
 import { histogramSamples, ScrapedFamily, type Sample } from './scraped-family.js';
@@ -9,8 +10,21 @@ import { histogramSamples, ScrapedFamily, type Sample } from './scraped-family.j
 /** Latency bucket bounds in seconds (Prometheus convention). */
 export const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
+/**
+ * The `status` label of a status: registered codes (node:http's table), 499 and 0 as themselves, any other
+ * as its class (`520` → `5xx`). An upstream that answers the status a client asks for (`/status/<n>`) would
+ * otherwise add a series per code, ~400 per route; the class keeps `status=~"5.."` alerts matching.
+ */
+const STATUS_LABELS: readonly string[] = Array.from({ length: 1000 }, (_, n) => (n === 0 || n === 499 || STATUS_CODES[n] !== undefined ? String(n) : `${Math.floor(n / 100)}xx`));
+
+/** The label a finished request's `status` is counted under (see STATUS_LABELS; `other` outside 0–999). */
+export function statusLabel(status: number): string {
+  return STATUS_LABELS[status] ?? 'other';
+}
+
 class RouteStats {
-  readonly byStatus = new Map<number, number>();
+  /** By status label (statusLabel): a bounded set, whatever statuses upstreams send. */
+  readonly byStatus = new Map<string, number>();
   readonly buckets = new Float64Array(LATENCY_BUCKETS.length + 1);
   sum = 0;
   count = 0;
@@ -40,7 +54,7 @@ export class RequestMetrics {
       name: 'portcullis_requests_total', help: 'Requests by route and status', labelNames: ['route', 'status'], registers: [this.registry],
       collect() {
         this.reset();
-        for (const [route, s] of self.routes) for (const [status, n] of s.byStatus) this.inc({ route, status: String(status) }, n);
+        for (const [route, s] of self.routes) for (const [status, n] of s.byStatus) this.inc({ route, status }, n);
       },
     });
     new ScrapedFamily('portcullis_request_duration_seconds', 'Total time from request to last response byte', 'histogram', () => {
@@ -96,7 +110,8 @@ export class RequestMetrics {
   /** Record one finished request. `seconds` total duration. */
   observe(route: string, status: number, seconds: number, bytesIn: number, bytesOut: number): void {
     const s = this.route(route);
-    s.byStatus.set(status, (s.byStatus.get(status) ?? 0) + 1);
+    const label = statusLabel(status);
+    s.byStatus.set(label, (s.byStatus.get(label) ?? 0) + 1);
     let i = 0;
     while (i < LATENCY_BUCKETS.length && seconds > LATENCY_BUCKETS[i]!) i++;
     s.buckets[i]!++; // non-cumulative; made cumulative at scrape
