@@ -1,6 +1,9 @@
 // Which issuers a route that names none (`auth.issuers` absent) accepts: every configured issuer
-// except those standing for the proxy's own internal-token issuer, which a route accepts only by name.
+// except those standing for the proxy's own internal-token issuer, which a route accepts only by name;
+// and the warning for such a route when another route keeps an issuer to itself.
 import type { Config } from './schema.js';
+import type { ConfigProblem } from './problem.js';
+import { quotedName } from './shown-value.js';
 
 /**
  * Names of the issuers whose `issuer` is `internal_tokens.issuer`: tokens the proxy minted for
@@ -27,4 +30,35 @@ export function defaultRouteIssuers(cfg: Pick<Config, 'issuers' | 'internal_toke
 /** The issuers route `auth` accepts: its `issuers`, else defaultRouteIssuers (null: all). */
 export function routeIssuers(cfg: Pick<Config, 'issuers' | 'internal_tokens'>, auth: { readonly issuers?: readonly string[] | undefined }): readonly string[] | null {
   return auth.issuers ?? defaultRouteIssuers(cfg);
+}
+
+/**
+ * Warnings for routes that name no issuers while another route keeps one to itself: a route's
+ * `auth.issuers` listing fewer than every default issuer says those issuers are not interchangeable
+ * (a staging or partner issuer added for `/test/*`), yet a route without `auth.issuers` takes their
+ * tokens too. One warning per such route, naming the issuers and the route that scopes them; silenced by
+ * listing the route's issuers (all of them, if intended). Empty when no route scopes issuers.
+ */
+export function unscopedRouteIssuers(cfg: Pick<Config, 'issuers' | 'internal_tokens' | 'routes'>): ConfigProblem[] {
+  const byDefault = defaultRouteIssuers(cfg) ?? Object.keys(cfg.issuers ?? {});
+  if (byDefault.length < 2) return [];
+  /** Issuer → the first route that accepts it without accepting every default issuer. */
+  const scopedBy = new Map<string, string>();
+  for (const r of cfg.routes) {
+    const named = typeof r.auth === 'object' ? r.auth.issuers : undefined;
+    if (named === undefined || byDefault.every((n) => named.includes(n))) continue;
+    for (const n of named) if (byDefault.includes(n) && !scopedBy.has(n)) scopedBy.set(n, r.name);
+  }
+  if (scopedBy.size === 0) return [];
+  const out: ConfigProblem[] = [];
+  cfg.routes.forEach((r, i) => {
+    if (typeof r.auth !== 'object' || r.auth.issuers !== undefined) return;
+    const [first, by] = [...scopedBy][0]!;
+    const names = [...scopedBy.keys()].map(quotedName).join(', ');
+    out.push({
+      path: `routes[${i}].auth.issuers`,
+      message: `route ${quotedName(r.name)} names no issuers, so it accepts tokens of every configured issuer (${byDefault.map(quotedName).join(', ')}) — also ${names}, which route ${quotedName(by)} accepts without the others${scopedBy.size > 1 ? ' (and other routes likewise)' : ''}: a token of ${quotedName(first)} opens this route too. List the issuers this route trusts in auth.issuers (all of them, if intended)`,
+    });
+  });
+  return out;
 }
