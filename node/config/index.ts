@@ -17,3 +17,4 @@ export { routeDeadlineMs } from './route-deadline.js';
 export { defaultRouteIssuers, ownIssuerNames, routeIssuers, unscopedRouteIssuers } from './route-issuers.js';
 export { quotedName, shownName } from './shown-value.js';
 export { shadowedRoutes } from './route-shadow.js';
+export { cleartextBesideTls } from './cleartext-listener.js';
