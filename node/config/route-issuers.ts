@@ -33,31 +33,30 @@ export function routeIssuers(cfg: Pick<Config, 'issuers' | 'internal_tokens'>, a
 }
 
 /**
- * Warnings for routes that name no issuers while another route keeps one to itself: a route's
- * `auth.issuers` listing fewer than every default issuer says those issuers are not interchangeable
- * (a staging or partner issuer added for `/test/*`), yet a route without `auth.issuers` takes their
- * tokens too. One warning per such route, naming the issuers and the route that scopes them; silenced by
- * listing the route's issuers (all of them, if intended). Empty when no route scopes issuers.
+ * Warnings for routes that name no issuers while another route names only some: that route's `auth.issuers`
+ * says the issuers are not interchangeable (a staging or partner issuer added for `/test/*`, or `/admin/*` for
+ * the corporate one alone), yet a route without `auth.issuers` takes every one of them. One warning per such
+ * route, naming the first scoping route; silenced by listing the route's issuers (all of them, if intended).
  */
 export function unscopedRouteIssuers(cfg: Pick<Config, 'issuers' | 'internal_tokens' | 'routes'>): ConfigProblem[] {
   const byDefault = defaultRouteIssuers(cfg) ?? Object.keys(cfg.issuers ?? {});
   if (byDefault.length < 2) return [];
-  /** Issuer → the first route that accepts it without accepting every default issuer. */
-  const scopedBy = new Map<string, string>();
+  let scoping: { name: string; issuers: string[] } | undefined;
   for (const r of cfg.routes) {
     const named = typeof r.auth === 'object' ? r.auth.issuers : undefined;
-    if (named === undefined || byDefault.every((n) => named.includes(n))) continue;
-    for (const n of named) if (byDefault.includes(n) && !scopedBy.has(n)) scopedBy.set(n, r.name);
+    if (named === undefined) continue;
+    const some = byDefault.filter((n) => named.includes(n));
+    // a route for the proxy's own tokens alone scopes none of the others
+    if (some.length > 0 && some.length < byDefault.length) { scoping = { name: r.name, issuers: some }; break; }
   }
-  if (scopedBy.size === 0) return [];
+  if (scoping === undefined) return [];
+  const by = scoping.name, only = scoping.issuers.map(quotedName).join(', ');
   const out: ConfigProblem[] = [];
   cfg.routes.forEach((r, i) => {
     if (typeof r.auth !== 'object' || r.auth.issuers !== undefined) return;
-    const [first, by] = [...scopedBy][0]!;
-    const names = [...scopedBy.keys()].map(quotedName).join(', ');
     out.push({
       path: `routes[${i}].auth.issuers`,
-      message: `route ${quotedName(r.name)} names no issuers, so it accepts tokens of every configured issuer (${byDefault.map(quotedName).join(', ')}) — also ${names}, which route ${quotedName(by)} accepts without the others${scopedBy.size > 1 ? ' (and other routes likewise)' : ''}: a token of ${quotedName(first)} opens this route too. List the issuers this route trusts in auth.issuers (all of them, if intended)`,
+      message: `route ${quotedName(r.name)} names no issuers, so it accepts tokens of every configured issuer (${byDefault.map(quotedName).join(', ')}), while route ${quotedName(by)} accepts only ${only}: a token of an issuer meant for some routes opens this one too. List the issuers this route trusts in auth.issuers (all of them, if intended)`,
     });
   });
   return out;

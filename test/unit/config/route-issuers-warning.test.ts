@@ -26,7 +26,7 @@ describe('routes taking every issuer while another route keeps one to itself', (
       { name: 'docs', match: { path: '/docs/*' }, auth: 'none' },
     ]);
     expect(w).toEqual([
-      expect.stringMatching(/^routes\[1\]\.auth\.issuers: route "orders" names no issuers, so it accepts tokens of every configured issuer \("prod", "staging"\) — also "staging", which route "test-only" accepts without the others: a token of "staging" opens this route too\. List the issuers this route trusts in auth\.issuers/),
+      expect.stringMatching(/^routes\[1\]\.auth\.issuers: route "orders" names no issuers, so it accepts tokens of every configured issuer \("prod", "staging"\), while route "test-only" accepts only "staging": a token of an issuer meant for some routes opens this one too\. List the issuers this route trusts in auth\.issuers/),
     ]);
   });
 
@@ -35,6 +35,11 @@ describe('routes taking every issuer while another route keeps one to itself', (
     expect(warnings([{ name: 'a', match: { path: '/a/*' }, auth: { issuers: ['staging', 'prod'] } }, { name: 'b', match: { path: '/b/*' }, auth: {} }])).toEqual([]);
     expect(warnings([{ name: 'a', match: { path: '/a/*' }, auth: { issuers: ['staging'] } }, { name: 'b', match: { path: '/b/*' }, auth: { issuers: ['prod', 'staging'] } }])).toEqual([]);
     expect(warnings([{ name: 'a', match: { path: '/a/*' }, auth: { issuers: ['staging'] } }, { name: 'b', match: { path: '/b/*' }, auth: { issuers: ['prod'] } }])).toEqual([]);
+  });
+
+  it('a route kept to the corporate issuer alone says the same of the routes that take every one', () => {
+    expect(warnings([{ name: 'admin', match: { path: '/admin/*' }, auth: { issuers: ['prod'] } }, { name: 'b', match: { path: '/b/*' }, auth: {} }]))
+      .toEqual([expect.stringMatching(/^routes\[1\]\.auth\.issuers: route "b" names no issuers, .* while route "admin" accepts only "prod"/)]);
   });
 
   it('the proxy\'s own issuer, which no route takes by default, does not count', () => {
