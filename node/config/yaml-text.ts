@@ -1,6 +1,7 @@
 // Turns operator-supplied YAML or JSON text (a config file, a policy pushed to the admin API) into plain
 // data without letting the text exhaust the process: a size cap, a flow-nesting cap checked before the
-// parser runs, the alias-expansion cap, numbers JSON and timers can hold; plain JSON skips yaml.
+// parser runs, the alias-expansion cap, numbers JSON and timers can hold; plain JSON skips yaml. Read as
+// YAML 1.2 only: a %YAML 1.1 directive or a tag yaml would ignore is refused, never guessed.
 import { isScalar, parseDocument, visit, type Document } from 'yaml';
 import type { ConfigProblem } from './problem.js';
 
@@ -158,6 +159,28 @@ function unresolvedAlias(message: string, doc: Document, text: string): ConfigPr
   return { path: `line ${line}`, message: `${what} (column ${offset - before.lastIndexOf('\n')})` };
 }
 
+/** Parser warnings that mean the text was read otherwise than written: a directive or a tag yaml ignored. */
+const GUESSED = new Set(['BAD_DIRECTIVE', 'TAG_RESOLVE_FAILED', 'BAD_COLLECTION_TYPE']);
+
+/**
+ * Text that YAML 1.2 and the text itself read differently, as problems at their line: a `%YAML 1.1`
+ * directive (yaml then reads `no`/`off`/`y` as false, `017` as 15, `1:30` as 90 and merges `<<:` keys —
+ * a template's `auth: none` into a route that wrote no auth), an unknown directive or version, and a tag
+ * yaml cannot resolve (`!!bool yes` became the string "yes"). The same file must mean one thing.
+ */
+function readingProblems(doc: Document.Parsed, text: string): ConfigProblem[] {
+  const out: ConfigProblem[] = [];
+  if (doc.directives?.yaml.explicit === true && doc.directives.yaml.version === '1.1') {
+    const line = text.slice(0, Math.max(0, text.search(/^%YAML/m))).split('\n').length;
+    out.push({ path: `line ${line}`, message: '%YAML 1.1 is not read: the config is YAML 1.2, where yes/no/on/off are strings, 017 is 17 and `<<:` is no merge key; remove the directive (write true/false, and each route in full)' });
+  }
+  for (const w of doc.warnings) {
+    if (!GUESSED.has(w.code)) continue;
+    out.push({ path: `line ${w.linePos?.[0]?.line ?? '?'}`, message: `${yamlMessage(w.message, w.linePos?.[0]?.col)}: refused, the value would be read otherwise than written` });
+  }
+  return out;
+}
+
 /**
  * Parse YAML (or JSON) text to plain data. Never throws: too large, too deeply nested, a syntax
  * error, too many alias expansions (a "billion laughs" document) or out-of-range numbers come
@@ -184,6 +207,8 @@ export function parseYamlText(text: string): { ok: true; raw: unknown } | { ok: 
     if (doc.errors.length > 0) {
       return { ok: false, errors: doc.errors.map((e) => ({ path: `line ${e.linePos?.[0]?.line ?? '?'}`, message: yamlMessage(e.message, e.linePos?.[0]?.col) })) };
     }
+    const reading = readingProblems(doc, text);
+    if (reading.length > 0) return { ok: false, errors: reading };
     const raw: unknown = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
     const errors: ConfigProblem[] = [];
     badNumbers(raw, '', errors);

@@ -63,6 +63,8 @@ export class IntrospectionClient {
   // the count of failures no later line reported (an outage shorter than the interval, its last second)
   readonly #failureLog = new FailureLog(Date.now, (l) => this.#log?.warn({ reason: l.reason, detail: l.detail, status: l.status, suppressed: l.suppressed }, 'introspection failures left out'));
   readonly #now: () => number;
+  /** Whether the first accepted answer without `aud` (require_aud off) was logged: once per client. */
+  #audlessSaid = false;
   readonly #onResult: IntrospectionClientOptions['onResult'];
   readonly #coordinate: IntrospectionClientOptions['coordinate'];
   /** Timed-out calls still on the wire, by token key: an eviction, or a newer answer, meanwhile keeps their late answer out of the cache. */
@@ -225,6 +227,7 @@ export class IntrospectionClient {
       this.#late.overtake(key);
       const now = this.#now();
       const outcome = judgeAnswer(result, key, now, this.#rules, jwsKeyFacts(token));
+      if (!this.#audlessSaid && outcome.ok && (result.claims?.aud === undefined || result.claims.aud === null)) this.#sayAudless();
       // an answer written before its subject was dropped (token-claims-change) serves this request only
       if (!flight.evicted && !this.#closed && !this.#drops.overtaken(flight.mark, result.claims)) {
         this.#cache.set(key, outcome, result.expiresAt, now, resultSize(result.claims));
@@ -302,6 +305,15 @@ export class IntrospectionClient {
    * when the call began — unless the token was evicted, or its subject dropped, meanwhile, or an
    * entry was cached since (newer than this answer). A late failure is dropped: failures are never cached.
    */
+  /**
+   * The default (require_aud false) let this server's answer without `aud` through: said once, at warn, since a
+   * server that leaves `aud` out cannot say a token was minted for another resource server.
+   */
+  #sayAudless(): void {
+    this.#audlessSaid = true;
+    this.#log?.warn({ require_aud: false }, 'introspection answer without aud accepted: this authorization server does not name the audience, so its tokens for other resource servers pass here too — set introspection.require_aud: true if it can name it, else give this API an authorization server (or client) of its own');
+  }
+
   #awaitLate(key: string, late: Promise<CallAnswer>, call: { readonly jws: JwsKeyFacts | null; readonly mark: number; readonly startedAt: number; readonly flight: Flight }): void {
     // every call of the key still on the wire is watched (two may be late at once, each its own answer)
     const watch = this.#late.watch(key);

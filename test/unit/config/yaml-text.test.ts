@@ -59,6 +59,26 @@ describe('config text: aliases', () => {
   });
 });
 
+describe('config text: YAML 1.2 only', () => {
+  it('a %YAML 1.1 directive is refused at its line: yaml read `no` as false and merged `<<:` keys under it', () => {
+    expect(problems('# portcullis\n%YAML 1.1\n---\nequals: no\n')).toEqual([
+      expect.stringMatching(/^line 2: %YAML 1\.1 is not read: the config is YAML 1\.2, where yes\/no\/on\/off are strings/),
+    ]);
+    expect(problems('%YAML 1.2\n---\nequals: no\n')).toEqual([]);
+    const r = parseYamlText('%YAML 1.2\n---\nequals: no\n<<: { a: 1 }\n');
+    expect(r.ok && r.raw).toEqual({ equals: 'no', '<<': { a: 1 } }); // a plain key the schema refuses as unknown
+  });
+
+  it('an unknown directive or version and a tag yaml cannot resolve are refused, not read as something else', () => {
+    expect(problems('%YAML 1.3\n---\na: 1\n')).toEqual([expect.stringMatching(/^line 1: Unsupported YAML version 1\.3 \(column \d+\): refused/)]);
+    expect(problems('%FOO bar\n---\na: 1\n')).toEqual([expect.stringMatching(/^line 1: Unknown directive %FOO.*: refused/)]);
+    // before: the string "yes" and the string "5", silently
+    expect(problems('websocket: !!bool yes\n')).toEqual([expect.stringMatching(/^line 1: Unresolved tag: tag:yaml\.org,2002:bool \(column 12\): refused/)]);
+    expect(problems('a: !!float 5\n')).toHaveLength(1);
+    expect(problems('a: !!str 5\nb: !!int 7\n')).toEqual([]);
+  });
+});
+
 describe('config text: JSON', () => {
   /** The same text read by yaml: a trailing comment is no JSON. */
   const viaYaml = (text: string) => parseYamlText(`${text}\n# via yaml`);
