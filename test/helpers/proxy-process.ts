@@ -30,7 +30,15 @@ export interface ProxyProcess {
   logs(): Array<Record<string, unknown>>;
   /** SIGTERM and wait for exit; returns the exit code. */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
+  /** The exit code, at the child's 'exit' event: its last output may still be on the way (see `closed`). */
   exited: Promise<number | null>;
+  /**
+   * The exit code once the process exited AND its output is all in output()/logs() (stdout and stderr
+   * closed: 'close'). Read what a process printed last after this, never after `exited`: under load the
+   * last chunk arrives after the 'exit' event (as runCli's comment says). Held open by any process that
+   * inherited the pipes (a worker outliving its primary): bound the wait where that can happen.
+   */
+  closed: Promise<number | null>;
 }
 
 function ensureBuilt(): void {
@@ -82,6 +90,8 @@ export async function startProxy(config: unknown, opts: { args?: string[]; env?:
   proc.stdout!.on('data', (d: Buffer) => deliver(d, true));
   proc.stderr!.on('data', (d: Buffer) => deliver(d, false));
   const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
+  // after the output's own lag (PT_TEST_LOG_DELAY_MS): the last chunk's delivery was scheduled before this
+  const closed = new Promise<number | null>((resolve) => proc.on('close', (code) => { if (lag > 0) setTimeout(resolve, lag, code); else resolve(code); }));
   // Parsed once per line: tests poll logs() every 20 ms, and re-parsing a long access log each time
   // kept a core busy on the shared 2-core machine. A line still being written is left for the next call.
   const parsed: Array<Record<string, unknown>> = [];
@@ -108,7 +118,7 @@ export async function startProxy(config: unknown, opts: { args?: string[]; env?:
   const port = Number(listening.port);
   const adminPort = Number(listening.adminPort);
   return {
-    proc, port, adminPort, configPath, exited,
+    proc, port, adminPort, configPath, exited, closed,
     url: `http://127.0.0.1:${port}`,
     adminUrl: `http://127.0.0.1:${adminPort}`,
     output: () => out,
