@@ -1,6 +1,8 @@
 // Starts the proxy exactly as a user does (node dist/cluster/cli/main.js …) with a
 // config written to a temp file, waits for its "listening" line and collects output;
 // reads its /readyz and reloads it with a new config through the admin API.
+// PT_TEST_LOG_DELAY_MS=N hands the proxy's output to the test N ms late: a loaded host's log lag,
+// to show that a test reading logs() or output() waits for what it reads (never set in CI).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync, existsSync } from 'node:fs';
@@ -28,7 +30,15 @@ export interface ProxyProcess {
   logs(): Array<Record<string, unknown>>;
   /** SIGTERM and wait for exit; returns the exit code. */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
+  /** The exit code, at the child's 'exit' event: its last output may still be on the way (see `closed`). */
   exited: Promise<number | null>;
+  /**
+   * The exit code once the process exited AND its output is all in output()/logs() (stdout and stderr
+   * closed: 'close'). Read what a process printed last after this, never after `exited`: under load the
+   * last chunk arrives after the 'exit' event (as runCli's comment says). Held open by any process that
+   * inherited the pipes (a worker outliving its primary): bound the wait where that can happen.
+   */
+  closed: Promise<number | null>;
 }
 
 function ensureBuilt(): void {
@@ -73,9 +83,15 @@ export async function startProxy(config: unknown, opts: { args?: string[]; env?:
   }));
   let out = '';
   let stdout = '';
-  proc.stdout!.on('data', (d) => { out += d; stdout += d; });
-  proc.stderr!.on('data', (d) => { out += d; });
+  let onOutput: (() => void) | undefined;
+  const take = (d: Buffer, fromStdout: boolean): void => { out += d; if (fromStdout) stdout += d; onOutput?.(); };
+  const lag = Number(process.env.PT_TEST_LOG_DELAY_MS ?? 0);
+  const deliver = lag > 0 ? (d: Buffer, fromStdout: boolean): void => { setTimeout(take, lag, d, fromStdout); } : take;
+  proc.stdout!.on('data', (d: Buffer) => deliver(d, true));
+  proc.stderr!.on('data', (d: Buffer) => deliver(d, false));
   const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
+  // after the output's own lag (PT_TEST_LOG_DELAY_MS): the last chunk's delivery was scheduled before this
+  const closed = new Promise<number | null>((resolve) => proc.on('close', (code) => { if (lag > 0) setTimeout(resolve, lag, code); else resolve(code); }));
   // Parsed once per line: tests poll logs() every 20 ms, and re-parsing a long access log each time
   // kept a core busy on the shared 2-core machine. A line still being written is left for the next call.
   const parsed: Array<Record<string, unknown>> = [];
@@ -94,15 +110,15 @@ export async function startProxy(config: unknown, opts: { args?: string[]; env?:
     const timeout = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error(`proxy did not report listening within ${opts.timeoutMs ?? 30_000} ms:\n${out}`)); }, opts.timeoutMs ?? 30_000);
     const check = (): void => {
       const l = logs().find((x) => x.msg === 'listening');
-      if (l !== undefined) { clearTimeout(timeout); proc.stdout!.off('data', check); resolve(l); }
+      if (l !== undefined) { clearTimeout(timeout); onOutput = undefined; resolve(l); }
     };
-    proc.stdout!.on('data', check);
+    onOutput = check;
     proc.on('exit', (code) => { clearTimeout(timeout); reject(new Error(`proxy exited with ${code} before listening:\n${out}`)); });
   });
   const port = Number(listening.port);
   const adminPort = Number(listening.adminPort);
   return {
-    proc, port, adminPort, configPath, exited,
+    proc, port, adminPort, configPath, exited, closed,
     url: `http://127.0.0.1:${port}`,
     adminUrl: `http://127.0.0.1:${adminPort}`,
     output: () => out,

@@ -13,6 +13,7 @@ import { h2Connect, h2Request, http2PortOf } from '../../helpers/h2-client.js';
 import { ADMIN_ENV, ADMIN_TOKEN, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { rawRequest, requestText } from '../../helpers/raw-http.js';
 import { asIssuer, bearer, call, metrics, sample, startRecorder, waitReady, type Recorder, type Reply } from './tokens-helpers.js';
+import { waitFor } from '../../helpers/wait.js';
 
 let as: AuthServer;
 let up: Recorder;
@@ -127,7 +128,10 @@ describe('HTTP/1.1: an unsafe method with a cookie token', () => {
   it('each refusal is counted as a denial with reason cross_origin and logged without the token', async () => {
     const m = await metrics(proxy, ADMIN_TOKEN);
     expect(sample(m, 'portcullis_auth_decisions_total{decision="denied",reason="cross_origin"}')).toBeGreaterThanOrEqual(10);
-    const lines = proxy.logs().filter((l) => l.deny === 'cross_origin' && l.status === 403);
+    // the lines reach the test asynchronously, after the counts: waited for, then read
+    const refusals = (): Array<Record<string, unknown>> => proxy.logs().filter((l) => l.deny === 'cross_origin' && l.status === 403);
+    await waitFor('a cross_origin refusal logged', () => refusals().length > 0, 5_000, { detail: () => proxy.output().slice(-2000) });
+    const lines = refusals();
     expect(lines.length).toBeGreaterThan(0);
     expect(proxy.output()).not.toContain(token);
   });

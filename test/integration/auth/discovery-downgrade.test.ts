@@ -13,7 +13,8 @@ import { startProxy, ADMIN_ENV, type ProxyProcess } from '../../helpers/proxy-pr
 import { selfSignedCert } from '../../helpers/tls-probe.js';
 import { jwksOf, makeKey } from '../../fixtures/keys.js';
 import { makeToken, TEST_AUDIENCE } from '../../fixtures/tokens.js';
-import { bearer, call, echoed, expectUnavailable, notForwarded, sleep, startRecorder, waitReady, type Recorder } from './tokens-helpers.js';
+import { bearer, call, echoed, expectUnavailable, notForwarded, startRecorder, waitReady, type Recorder } from './tokens-helpers.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const SECRET = 'as-secret-2b7e151628aed2a6';
 const goodKey = makeKey('RS256', 'good-1');
@@ -82,7 +83,10 @@ describe('discovery over https naming plain-http endpoints', () => {
   });
 
   it('an http jwks_uri is not fetched: a token signed with the key served there → 503, never 200', async () => {
-    await sleep(1_500); // discovery has been tried (and retried) meanwhile
+    // discovery tried and retried (and refused the http jwks_uri both times): a 503 before that would be
+    // the start's, not the refusal's — waited for in the log, not assumed after a fixed 1.5 s
+    const refusals = (): number => proxy.logs().filter((l) => l.msg === 'jwks fetch failed' && String(l.error).includes('jwks_uri is plain http in an https document')).length;
+    await waitFor('two refused discoveries of the http jwks_uri', () => refusals() >= 2, 10_000, { detail: () => proxy.output().slice(-2000) });
     expectUnavailable(await refused('/api/x', bearer(makeToken(pathKey, {}, `${base}/bad`))));
   });
 

@@ -113,7 +113,10 @@ describe('the route deadline of a request waiting on an introspection call', () 
     // one call per token: the joined request and the requests after the answer made none
     expect([...as.calls.entries()].sort()).toEqual([[t3, 1], [t1, 1], [t2, 1], [t4, 1]].sort());
     // the access log and /metrics say why: one line, one count per 503
-    expect(proxy.logs().filter((l) => l.deny === 'introspection_deadline' && l.status === 503).length).toBe(4);
+    // (the lines reach the test asynchronously: waited for, then counted)
+    const deadlines = (): number => proxy.logs().filter((l) => l.deny === 'introspection_deadline' && l.status === 503).length;
+    await waitFor('the four 503s logged', () => deadlines() >= 4, 5_000, { detail: () => proxy.output().slice(-2000) });
+    expect(deadlines()).toBe(4);
     expect(await metric(proxy, 'portcullis_introspection_deadline_total')).toBe(4);
   });
 });

@@ -113,8 +113,10 @@ describe('the route deadline of a request waiting on an unknown-kid JWKS refetch
     ]);
     expect(again).toEqual([200, 200]);
     expect(jwks.fetches).toBe(fetchesBefore + 1);
-    // the access log says why: one line per 503
-    expect(proxy.logs().filter((l) => l.deny === 'jwks_refetch_timeout' && l.status === 503).length).toBe(4);
+    // the access log says why: one line per 503 (the lines reach the test asynchronously: waited for, then counted)
+    const timedOut = (): number => proxy.logs().filter((l) => l.deny === 'jwks_refetch_timeout' && l.status === 503).length;
+    await waitFor('the four 503s logged', () => timedOut() >= 4, 5_000, { detail: () => proxy.output().slice(-2000) });
+    expect(timedOut()).toBe(4);
   });
 
   it('answers 503 with Retry-After, not 401, when the refetch for an unknown kid fails; the last good keys keep serving', async () => {
@@ -142,6 +144,8 @@ describe('the route deadline of a request waiting on an unknown-kid JWKS refetch
     await waitFor('the new key after the JWKS recovered', async () => (await call(`${proxy.url}/api/e`, { token: t1 })).status === 200, 10_000);
     // a kid still unknown once the JWKS answers again is 401
     expect((await call(`${proxy.url}/api/f`, { token: makeToken(makeKey('ES256', 'never-published')) })).status).toBe(401);
-    expect(proxy.logs().filter((l) => l.deny === 'jwks_refetch_failed' && l.status === 503).length).toBeGreaterThanOrEqual(4);
+    const failed = (): number => proxy.logs().filter((l) => l.deny === 'jwks_refetch_failed' && l.status === 503).length;
+    await waitFor('the 503s logged', () => failed() >= 4, 5_000, { detail: () => proxy.output().slice(-2000) });
+    expect(failed()).toBeGreaterThanOrEqual(4);
   });
 });

@@ -67,6 +67,7 @@ describe('shared introspection cache: a captured fill replayed after a token-cla
       let fill: Uint8Array | null = null;
       const sub = nc.subscribe(`${prefix}.cache.introspection`);
       void (async () => { for await (const m of sub) if (fill === null && Buffer.from(m.data).includes(key) && Buffer.from(m.data).includes(Buffer.from('cache.filled'))) fill = m.data; })();
+      await nc.flush(); // the subscription is at the server before A sends its one fill (nats.js sends SUB asynchronously)
       expect(await status(A, token)).toBe(200);
       await waitFor('the fill captured', async () => fill !== null, 5_000);
       expect(await status(B, token)).toBe(200); // from the shared cache
@@ -102,6 +103,7 @@ describe('shared introspection cache: a captured fill replayed after a token-cla
       let fill: Uint8Array | null = null;
       const sub = nc.subscribe(subject);
       void (async () => { for await (const m of sub) if (fill === null && Buffer.from(m.data).includes(Buffer.from(hash)) && Buffer.from(m.data).includes(Buffer.from('cache.filled'))) fill = m.data; })();
+      await nc.flush(); // the subscription is at the server before A sends its one fill
       expect(await status(A, token)).toBe(200);
       await waitFor('the fill captured', async () => fill !== null, 5_000);
       expect(await status(B, token)).toBe(200); // from the shared cache

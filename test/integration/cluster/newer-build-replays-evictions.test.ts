@@ -45,6 +45,8 @@ async function send(p: ProxyProcess, headers: Record<string, string>): Promise<{
 }
 
 const dropped = (p: ProxyProcess): Promise<number> => metric(p, 'portcullis_bus_messages_dropped_total');
+/** `p`'s log lines starting with `msg`. */
+const logged = (p: ProxyProcess, msg: string): number => p.logs().filter((l) => typeof l.msg === 'string' && l.msg.startsWith(msg)).length;
 
 describe('rolling upgrade: DPoP replay records and cache evictions from a newer build', () => {
   it('a proof the newer build recorded is not accepted again here: proofs it could be answer 503, proofs dated past its window pass', async () => {
@@ -79,7 +81,9 @@ describe('rolling upgrade: DPoP replay records and cache evictions from a newer 
     const ahead = async (): Promise<number> => (await send(A, { authorization: `DPoP ${token}`, dpop: await proof(key, { htu, token, iat: Math.floor(Date.now() / 1000) + 59 }) })).status;
     await waitFor('a proof dated past the window passes', async () => (await ahead()) === 200, 10_000);
     expect((await send(A, { authorization: `DPoP ${token}`, dpop: used })).status).toBe(503);
-    expect(A.logs().filter((l) => typeof l.msg === 'string' && l.msg.startsWith('DPoP replay record this build cannot read'))).toHaveLength(1);
+    // log lines reach the test asynchronously, after the answers and metrics: waited for, then counted
+    await waitFor('the unreadable record logged', () => logged(A, 'DPoP replay record this build cannot read') > 0, 5_000);
+    expect(logged(A, 'DPoP replay record this build cannot read')).toBe(1);
   }, 60_000);
 
   it('an eviction the newer build sent drops the cached introspection results here; an unreadable fill does not', async () => {
@@ -102,6 +106,7 @@ describe('rolling upgrade: DPoP replay records and cache evictions from a newer 
     // before: 200 until the cached result's TTL ran out
     expect((await send(A, { authorization: `Bearer ${token}` })).status).toBe(401);
     expect(await metric(A, 'portcullis_bus_unreadable_failed_closed_total', 'reason="cache_drop"')).toBe(1);
-    expect(A.logs().filter((l) => typeof l.msg === 'string' && l.msg.startsWith('introspection cache message this build cannot read'))).toHaveLength(1);
+    await waitFor('the unreadable message logged', () => logged(A, 'introspection cache message this build cannot read') > 0, 5_000);
+    expect(logged(A, 'introspection cache message this build cannot read')).toBe(1);
   }, 60_000);
 });

@@ -105,7 +105,10 @@ describe('catch-up after a cut, and replay before ready, across proxy processes'
     const [atC, atF] = await Promise.all([poll(C), poll(F)]);
 
     // C: the moment its bus was back (its own log line) it had to be catching up or caught up
-    const reconnect = C.logs().find((l) => l.msg === 'NATS reconnected' && Number(l.time) >= restoredAt);
+    // (the line reaches the test asynchronously, possibly after C's refusals: waited for, then read)
+    const reconnectLine = (): Record<string, unknown> | undefined => C.logs().find((l) => l.msg === 'NATS reconnected' && Number(l.time) >= restoredAt);
+    await waitFor("C's 'NATS reconnected' line", () => reconnectLine() !== undefined, 5_000, { detail: () => C.output().slice(-2000) });
+    const reconnect = reconnectLine();
     expect(reconnect, C.output().slice(-2000)).toBeDefined();
     const reconnectedAt = Number(reconnect!.time);
     const afterReconnect = atC.filter((a) => a.sent > reconnectedAt);

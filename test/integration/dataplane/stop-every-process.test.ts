@@ -34,7 +34,8 @@ afterAll(async () => {
 
 describe('SIGTERM to the primary and every worker at once', () => {
   it('the request in flight is answered 200, the primary exits 0 and its last line is `stopped`', async () => {
-    const exited = new Promise<number | null>((resolve) => proxy.proc.once('exit', (code) => resolve(code)));
+    // closed, not exit: its last lines (the ones read below) can reach the test after the 'exit' event
+    const exited = proxy.closed;
     const inflight = request(`${proxy.url}/slow/1500`).then(async (r) => ({ status: r.statusCode, body: await r.body.text() }), (err: Error) => ({ status: 0, body: err.message }));
     await waitFor("echo.lastRequest?.url === '/slow/1500'", () => echo.lastRequest?.url === '/slow/1500', 3_000);
     const pids = workerPids(proxy.proc.pid!);
@@ -50,7 +51,7 @@ describe('SIGTERM to the primary and every worker at once', () => {
 describe('single process: a second signal during the drain', () => {
   it('SIGTERM then SIGINT: the request in flight is still answered 200 and the process exits 0', async () => {
     const p = await startProxy(baseConfig(echo.url), { env: ADMIN_ENV });
-    const exited = new Promise<number | null>((resolve) => p.proc.once('exit', (code) => resolve(code)));
+    const exited = p.closed; // its output all in: the last lines can come after the 'exit' event
     const inflight = request(`${p.url}/slow/1200`).then(async (r) => ({ status: r.statusCode, body: await r.body.text() }), (err: Error) => ({ status: 0, body: err.message }));
     await waitFor("echo.lastRequest?.url === '/slow/1200'", () => echo.lastRequest?.url === '/slow/1200', 3_000);
     p.proc.kill('SIGTERM');
@@ -68,7 +69,7 @@ describe('--workers: a worker that never finishes its stop', () => {
     const p = await startProxy(baseConfig(echo.url, { server: { listen: { host: '127.0.0.1', port: 0 }, timeouts: { drain_ms: 300 } } }), { env: ADMIN_ENV, args: ['--workers', '2'], timeoutMs: 40_000 });
     try {
       await workersReady(p);
-      const exited = new Promise<number | null>((resolve) => p.proc.once('exit', (code) => resolve(code)));
+      const exited = p.closed; // its output all in: the last lines can come after the 'exit' event
       const [stuck] = workerPids(p.proc.pid!);
       process.kill(stuck!, 'SIGSTOP'); // hears neither the signal nor the primary's message until killed
       p.proc.kill('SIGTERM');
@@ -86,7 +87,7 @@ describe('--workers: a serving worker killed from outside during the stop (OOM k
     const p = await startProxy(baseConfig(echo.url, { server: { listen: { host: '127.0.0.1', port: 0 }, timeouts: { shutdown_delay_ms: 2_000 } } }), { env: ADMIN_ENV, args: ['--workers', '2'], timeoutMs: 40_000 });
     try {
       await workersReady(p);
-      const exited = new Promise<number | null>((resolve) => p.proc.once('exit', (code) => resolve(code)));
+      const exited = p.closed; // its output all in: the last lines can come after the 'exit' event
       const [victim] = workerPids(p.proc.pid!);
       p.proc.kill('SIGTERM');
       await waitFor('the primary stopping', () => p.output().includes('shutting down: draining workers'), 10_000, { detail: () => p.output().slice(-2000) });

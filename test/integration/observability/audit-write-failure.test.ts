@@ -53,6 +53,8 @@ for (const workers of [0, 2]) {
       expect((await call(`${proxy.url}/after`)).status).toBe(200);
       expect(statSync(file).size, 'nothing more could be appended').toBe(size);
       expect(sample(await metrics(proxy, ADMIN_TOKEN), 'portcullis_audit_lines_lost_total')).toBe(2);
+      // the log line reaches the test asynchronously (a worker's or the primary's pipe), after the metric: waited for
+      await waitFor('the write failure logged', () => proxy.output().includes('audit trail write failed (EFBIG)'), 5_000, { detail: () => proxy.output().slice(-2000) });
       expect(proxy.output()).toContain('audit trail write failed (EFBIG)');
       expect(proxy.proc.exitCode).toBeNull();
     });

@@ -73,7 +73,10 @@ describe('internal_tokens.key_file rolled back to the previous key', () => {
     expect(refused.status).toBe(503);
     expect(refused.headers['retry-after']).toBeDefined();
     expect(await publishedKids()).not.toContain(kidA);
-    expect(proxy.logs().some((l) => l.level === 50 && typeof l.msg === 'string' && l.msg.includes('internal_tokens.key_file holds a new key'))).toBe(true);
+    // log lines reach the test asynchronously, after the answers: waited for, then asserted
+    const named = (): boolean => proxy.logs().some((l) => l.level === 50 && typeof l.msg === 'string' && l.msg.includes('internal_tokens.key_file holds a new key'));
+    await waitFor('the error line naming internal_tokens.key_file', named, 5_000, { detail: () => proxy.output().slice(-2000) });
+    expect(named()).toBe(true);
 
     const keyC = ecPem();
     writeFileSync(keyFile, keyC);

@@ -81,7 +81,9 @@ describe('the route deadline of a request waiting on its outbound token', () => 
     ]);
     expect(again).toEqual([200, 200, 200, 200]);
     expect(as.counters.token).toBe(asked);
-    // the access log says why: one line per 503
-    expect(proxy.logs().filter((l) => l.deny === 'outbound_token_timeout' && l.status === 503).length).toBe(4);
+    // the access log says why: one line per 503 (the lines reach the test asynchronously: waited for, then counted)
+    const timedOut = (): number => proxy.logs().filter((l) => l.deny === 'outbound_token_timeout' && l.status === 503).length;
+    await waitFor('the four 503s logged', () => timedOut() >= 4, 5_000, { detail: () => proxy.output().slice(-2000) });
+    expect(timedOut()).toBe(4);
   });
 });

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { h2Fetch, http2PortOf } from '../../helpers/h2-client.js';
 import { ADMIN_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { waitFor } from '../../helpers/wait.js';
 import { call, stats, waitReady } from './s2s-fixtures.js';
 
 const ENV = { ...ADMIN_ENV, PT_CC_SECRET: 'egress-secret', PT_EXCHANGE_SECRET: 'portcullis-secret' };
@@ -124,7 +125,10 @@ describe('an upstream\'s 401 invalid_token to the proxy\'s client-credentials to
     const s = await stats(proxy);
     expect(s['client_credentials.upstream_refusals_evicted']).toBeGreaterThanOrEqual(1);
     expect(s['client_credentials.upstream_refusals_retried']).toBeGreaterThanOrEqual(1);
-    const line = proxy.logs().find((l) => l.reason === 'upstream_invalid_token' && l.audience === 'retry');
+    // the line reaches the test asynchronously, after the answers: waited for, then read
+    const refusal = (): Record<string, unknown> | undefined => proxy.logs().find((l) => l.reason === 'upstream_invalid_token' && l.audience === 'retry');
+    await waitFor('the upstream refusal logged', () => refusal() !== undefined, 5_000, { detail: () => proxy.output().slice(-2000) });
+    const line = refusal();
     expect(line).toMatchObject({ client_id: 'egress', retrying: true });
     expect(proxy.output()).not.toContain('tok-retry-1');
   });

@@ -42,6 +42,14 @@ function h2Get(session: ClientHttp2Session, path: string, headers: Record<string
   });
 }
 
+/**
+ * `portcullis_response_heads_held_total` of `p`: a chunked head the proxy has read and holds for the first body byte
+ * (README Limitations) — the state the held-head cases start from, waited for rather than assumed after a fixed 300 ms.
+ */
+async function headsHeldOf(p: ProxyProcess): Promise<number> {
+  return Number(/^portcullis_response_heads_held_total (\d+)$/m.exec(String((await admin(p, 'GET', '/metrics')).body))?.[1] ?? Number.NaN);
+}
+
 /** Resolves with the end of `s`, or null when it is still open after `ms`. */
 const endedWithin = (s: Stream, ms: number): Promise<{ complete: boolean } | null> => Promise.race([s.ended, sleep(ms).then(() => null)]);
 
@@ -55,6 +63,7 @@ describe('a streamed response whose head arrives after a reload', () => {
   const timers: NodeJS.Timeout[] = [];
   /** SSE responses whose head the upstream sent at once, with no event yet (the proxy holds such a head: README Limitations). */
   const quiet: ServerResponse[] = [];
+  const headsHeld = (): Promise<number> => headsHeldOf(proxy);
   const release = (): void => {
     for (const res of held.splice(0)) {
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
@@ -126,10 +135,11 @@ describe('a streamed response whose head arrives after a reload', () => {
   it('a held SSE head (no event yet) the reload refuses: the client gets 403, not a connection closed without an answer', async () => {
     await reloadWith(proxy, config(as, up.url, 'feed:read'));
     const reader = await as.issueJwt({ scope: 'feed:read' });
+    const heldBefore = await headsHeld();
     const quietP = stream(`${proxy.url}/feed/quiet`, bearer(reader));
     const answered = quietP.then(() => true, () => false);
     await waitFor('quiet.length === 1', () => quiet.length === 1, 10_000, { detail: () => 'the request reaches the upstream' });
-    await sleep(300); // its head reached the proxy, which holds it for the first event
+    await waitFor('its head held by the proxy', async () => (await headsHeld()) > heldBefore, 10_000, { detail: () => 'the proxy holds the head for the first event' });
     await reloadWith(proxy, config(as, up.url, 'feed:admin'));
     const r = await Promise.race([quietP, sleep(5_000).then(() => null)]).catch((e: Error) => e);
     expect(r instanceof Error ? `failed: ${r.message}` : r === null ? 'no answer within 5 s' : r.status, 'a clear status').toBe(403);
@@ -142,9 +152,10 @@ describe('a streamed response whose head arrives after a reload', () => {
   it('a held SSE head whose token is revoked: the client gets 401, not a connection closed without an answer', async () => {
     const reader = await as.issueJwt({ scope: 'feed:admin' });
     const before = quiet.length;
+    const heldBefore = await headsHeld();
     const quietP = stream(`${proxy.url}/feed/quiet`, bearer(reader));
     await waitFor('quiet.length === before + 1', () => quiet.length === before + 1, 10_000, { detail: () => 'the request reaches the upstream' });
-    await sleep(300); // its head reached the proxy, which holds it for the first event
+    await waitFor('its head held by the proxy', async () => (await headsHeld()) > heldBefore, 10_000, { detail: () => 'the proxy holds the head for the first event' });
     expect((await admin(proxy, 'POST', '/revocations', { kind: 'jti', value: jtiOf(reader) })).status).toBe(201);
     const r = await Promise.race([quietP, sleep(5_000).then(() => null)]).catch((e: Error) => e);
     expect(r instanceof Error ? `failed: ${r.message}` : r === null ? 'no answer within 5 s' : r.status, 'a clear status').toBe(401);
