@@ -5,7 +5,7 @@ import { performance } from 'node:perf_hooks';
 import type { Agent, Dispatcher } from 'undici';
 import { undici } from '../lazy-packages.js';
 import type { IssuerConfig } from '../config/index.js';
-import { FairQueue } from './fair-queue.js';
+import { FairQueue } from '../fair-queue.js';
 
 export type IntrospectionConfig = NonNullable<IssuerConfig['introspection']>;
 

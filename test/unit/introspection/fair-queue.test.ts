@@ -4,7 +4,7 @@
 import { describe, it, expect, afterEach } from 'vitest';
 import fc from 'fast-check';
 import type { ServerResponse } from 'node:http';
-import { FairQueue } from '../../../node/introspection/fair-queue.js';
+import { FairQueue } from '../../../node/fair-queue.js';
 import { waitFor } from '../../helpers/wait.js';
 import { client, closeClients, scriptedAs } from './client-fixtures.js';
 
