@@ -193,6 +193,15 @@ export class IntrospectionCaller {
   get pending(): number { return this.#onWire + this.#queue.size; }
 
   /**
+   * True when call(…, client) now would be refused `introspection_queue_full` at once: every connection busy and
+   * the fair queue takes no call of `client`'s. Pure (changes nothing), so a lookup can answer that refusal
+   * synchronously, before any promise or flight exists (a junk-token flood is refused at the cost of a hash).
+   */
+  sheds(client: string): boolean {
+    return !this.#closed && this.#endpoint !== null && this.#onWire >= this.#connections && !this.#queue.admits(client);
+  }
+
+  /**
    * POST the token for `client` (a client key, '' when none is known); resolves with the response object
    * (boolean `active` checked) or a failure. All connections busy: it waits in `client`'s lane (round robin
    * across clients). `max_pending` calls already waiting → `introspection_queue_full` at once, unless
