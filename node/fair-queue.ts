@@ -104,7 +104,8 @@ export class FairQueue<J extends Queued> {
     if (lane === undefined || lane.head === null) return undefined;
     const job = lane.head.job;
     this.delete(job);
-    if (lane.count > 0) {
+    // to the back of the rotation (a lone lane is its own back: no map churn for the one-client case)
+    if (lane.count > 0 && this.#lanes.size > 1) {
       this.#lanes.delete(lane.client);
       this.#lanes.set(lane.client, lane);
     }
