@@ -5,7 +5,7 @@ import { performance } from 'node:perf_hooks';
 import type { Agent, Dispatcher } from 'undici';
 import { undici } from '../lazy-packages.js';
 import type { IssuerConfig } from '../config/index.js';
-import { FairQueue } from './fair-queue.js';
+import { FairQueue } from '../fair-queue.js';
 
 export type IntrospectionConfig = NonNullable<IssuerConfig['introspection']>;
 
@@ -191,6 +191,15 @@ export class IntrospectionCaller {
 
   /** Calls on the wire plus calls waiting for a connection. */
   get pending(): number { return this.#onWire + this.#queue.size; }
+
+  /**
+   * True when call(…, client) now would be refused `introspection_queue_full` at once: every connection busy and
+   * the fair queue takes no call of `client`'s. Pure (changes nothing), so a lookup can answer that refusal
+   * synchronously, before any promise or flight exists (a junk-token flood is refused at the cost of a hash).
+   */
+  sheds(client: string): boolean {
+    return !this.#closed && this.#endpoint !== null && this.#onWire >= this.#connections && !this.#queue.admits(client);
+  }
 
   /**
    * POST the token for `client` (a client key, '' when none is known); resolves with the response object

@@ -150,6 +150,14 @@ export class IntrospectionClient {
     const queuedAs = client !== undefined ? clientKey(client()) : '';
     const charged = this.#budget !== null && client !== undefined ? queuedAs : null;
     if (charged !== null && !this.#budget!.take(charged)) { this.#stats.calls_client_limited++; return this.#unavailable.introspection_client_limited; }
+    // the local queue has no room for this client: refused here, synchronously — no flight, no promise, no
+    // thrown failure, and the 503 is written inside the listener's handler (a junk flood used to cost more per
+    // refusal than an RSA verify). With a cluster coordinator the lease owner may be another member: it decides.
+    if (this.#coordinate === undefined && this.#caller.sheds(queuedAs)) {
+      this.#stats.calls_queue_full++;
+      if (charged !== null) this.#budget!.give(charged);
+      return this.#unavailable.introspection_queue_full;
+    }
     const flight: Flight = { promise: null as unknown as Promise<VerifyOutcome>, evicted: false, mark: this.#drops.mark(), client: charged, queuedAs, late: false };
     flight.promise = this.#resolve(token, key, flight);
     this.#inflight.set(key, flight);

@@ -135,9 +135,10 @@ export class JwtVerifier {
    * synchronously without allocating; otherwise a Promise. Never rejects, never throws.
    * `allowedIssuers` are config names; null = any configured issuer. `keyWaitMs`: how long this
    * request waits on an unknown-kid refetch (the route's deadline) before it is answered 503
-   * `jwks_refetch_timeout`; absent = until the fetch settles (`jwks.timeout_ms`).
+   * `jwks_refetch_timeout`; absent = until the fetch settles (`jwks.timeout_ms`). `clientOf(who)`: the
+   * requesting client's key, read only when the token goes to the pool (its lane of the pool's fair queue).
    */
-  verify(token: string, allowedIssuers: readonly string[] | null, keyWaitMs?: number): VerifyOutcome | Promise<VerifyOutcome> {
+  verify<W>(token: string, allowedIssuers: readonly string[] | null, keyWaitMs?: number, who?: W, clientOf?: (who: W) => string): VerifyOutcome | Promise<VerifyOutcome> {
     if (token.length > MAX_TOKEN_BYTES) return this.#fail('oversized');
     if (this.#closed) return this.#fail('pool_failure');
     const nowMs = Date.now();
@@ -155,7 +156,7 @@ export class JwtVerifier {
     const joined = this.#inflight.size === 0 ? undefined : this.#inflight.get(digest);
     if (joined !== undefined && joined.allowed === allowedIssuers) return joined.refetch ? this.#keyWait(joined.promise, keyWaitMs) : joined.promise;
     try {
-      const r = this.#miss(token, digest, allowedIssuers, nowMs);
+      const r = this.#miss(token, digest, allowedIssuers, nowMs, who, clientOf);
       if (!(r instanceof Promise)) return r;
       const promise = r.then(undefined, (err: unknown) => this.#bug(err, digest));
       const entry: InFlight = { allowed: allowedIssuers, promise, refetch: this.#refetchWaits.has(r) };
@@ -176,7 +177,7 @@ export class JwtVerifier {
     return this.#fail('internal');
   }
 
-  #miss(token: string, digest: string, allowed: readonly string[] | null, nowMs: number): VerifyOutcome | Promise<VerifyOutcome> {
+  #miss<W>(token: string, digest: string, allowed: readonly string[] | null, nowMs: number, who?: W, clientOf?: (who: W) => string): VerifyOutcome | Promise<VerifyOutcome> {
     const parsed = parseCompact(token);
     if (!parsed.ok) return this.#fail(parsed.code);
     const actor = selectIssuer(this.#byIss, parsed.payload, allowed);
@@ -190,13 +191,13 @@ export class JwtVerifier {
     const alg = parsed.header.alg as string;
     const found = resolveKey(snap.byKid, snap.keys, parsed.header.kid, alg);
     if (found.kind === 'fail') return this.#fail(found.failure.code);
-    if (found.kind === 'found') return this.#submit(token, parsed, digest, actor, nowMs);
+    if (found.kind === 'found') return this.#submit(token, parsed, digest, actor, nowMs, who, clientOf);
     const refetch = actor.refetchForUnknownKid();
     if (refetch === null) return this.#fail(actor.failing ? 'jwks_refetch_failed' : 'unknown_kid');
     const waiting = refetch.then(() => {
       const fresh = actor.snapshot!;
       const again = resolveKey(fresh.byKid, fresh.keys, parsed.header.kid, alg);
-      if (again.kind === 'found') return this.#submit(token, parsed, digest, actor, Date.now());
+      if (again.kind === 'found') return this.#submit(token, parsed, digest, actor, Date.now(), who, clientOf);
       return this.#fail(again.kind === 'fail' ? again.failure.code : actor.failing ? 'jwks_refetch_failed' : 'unknown_kid');
     });
     this.#refetchWaits.add(waiting);
@@ -204,10 +205,10 @@ export class JwtVerifier {
   }
 
   /** The authoritative check: inline (synchronous with the node engine) or on the pool. */
-  #submit(token: string, parsed: ParsedToken, digest: string, actor: JwksActor, nowMs: number): VerifyOutcome | Promise<VerifyOutcome> {
+  #submit<W>(token: string, parsed: ParsedToken, digest: string, actor: JwksActor, nowMs: number, who?: W, clientOf?: (who: W) => string): VerifyOutcome | Promise<VerifyOutcome> {
     const bundle = actor.bundle;
     if (bundle === null) return this.#fail('keys_unavailable');
-    if (!this.#placement.takeInline()) return this.#onPool(token, digest, actor, bundle.version, nowMs);
+    if (!this.#placement.takeInline()) return this.#onPool(token, digest, actor, bundle.version, nowMs, clientOf === undefined ? '' : clientOf(who as W));
     inlineChecks.count++; // a trace tells this synchronous miss from a cache hit by it
     // only auto has a per-turn budget to account: inline mode skips the clock and the turn's setImmediate
     const timed = this.#placement.mode === 'auto';
@@ -218,14 +219,14 @@ export class JwtVerifier {
     return r instanceof Promise ? r.then((x) => this.#settle(x, token, digest, actor, Date.now())) : this.#settle(r, token, digest, actor, nowMs);
   }
 
-  async #onPool(token: string, digest: string, actor: JwksActor, version: number, nowMs: number): Promise<VerifyOutcome> {
+  async #onPool(token: string, digest: string, actor: JwksActor, version: number, nowMs: number, client: string): Promise<VerifyOutcome> {
     const task = { token, issuer: actor.name, version, now: nowMs / 1000 };
     const pool = this.#pool!; // takeInline() is always true in inline mode
-    let r = await pool.run(task);
+    let r = await pool.run(task, client);
     if (!r.ok && r.code === 'need_keys') {
       const bundle = actor.bundle;
       if (bundle === null) return this.#fail('keys_unavailable');
-      r = await pool.run({ ...task, version: bundle.version, install: bundle });
+      r = await pool.run({ ...task, version: bundle.version, install: bundle }, client);
     }
     return this.#settle(r, token, digest, actor, Date.now());
   }

@@ -1,12 +1,14 @@
-// The piscina pool that runs verify.worker.js off the event loop. Tokens wait here
-// while every worker slot is busy and travel as one batch per free slot, so batches
-// grow with load and piscina's own queue stays empty. A token whose worker crashed
-// is retried once alone, then answered pool_failure (503); past maxInFlight tokens
-// it answers pool_overloaded at once; a token still unanswered taskTimeoutMs after run() is
-// answered pool_timeout (503) and a thread stuck on a batch that long is terminated and replaced.
-// Never rejects; close() is bounded even while workers crash.
+// The piscina pool that runs verify.worker.js off the event loop. Tokens wait here, one lane per
+// client taken in turn (a flood of forged tokens from one client does not sit in front of another's),
+// while every worker slot is busy, and travel as one batch per free slot, so batches grow with load and
+// piscina's own queue stays empty. A token whose worker crashed is retried once alone, then answered
+// pool_failure (503); past maxInFlight waiting tokens it answers pool_overloaded at once (or, when its client
+// holds fewer than the heaviest, that client's newest is answered so instead); a token still unanswered
+// taskTimeoutMs after run() is answered pool_timeout (503) and a thread stuck on a batch that long is
+// terminated and replaced. Never rejects; close() is bounded even while workers crash.
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
+import { FairQueue } from '../fair-queue.js';
 import { threadExecArgv } from './worker-exec-argv.js';
 import type { VerifyBatch, VerifyEngine, VerifyResult, VerifyTask } from './types.js';
 
@@ -19,7 +21,7 @@ export interface VerifierPoolOptions {
   engine?: VerifyEngine;
   /** Worker module (file URL or path); default: the compiled verify.worker.js next to this file. */
   filename?: string;
-  /** Tokens in the pool (gathering, queued or running) before pool_overloaded; default 1024 per thread. */
+  /** Tokens waiting for a thread (all clients together) before pool_overloaded; default 1024 per thread. Running batches come on top (≤ slots × maxBatch). */
   maxInFlight?: number;
   /** Batches one worker holds at once; default 1 (a crash then loses exactly one batch). */
   concurrentTasksPerWorker?: number;
@@ -37,6 +39,8 @@ export interface VerifierPoolOptions {
 
 interface Pending {
   readonly task: VerifyTask;
+  /** The client key it waits under ('' when not known): one lane of the fair queue. */
+  readonly client: string;
   readonly resolve: (r: PoolResult) => void;
   readonly t0: number;
   retried: boolean;
@@ -54,6 +58,7 @@ interface Running {
 }
 
 const OVERLOADED: PoolResult = Object.freeze({ ok: false, code: 'pool_overloaded', message: 'verifier queue is full' });
+const PUSHED_OUT: PoolResult = Object.freeze({ ok: false, code: 'pool_overloaded', message: 'verifier queue is full: a client holding fewer waiting tokens took this one\'s place' });
 const FAILED: PoolResult = Object.freeze({ ok: false, code: 'pool_failure', message: 'verifier worker failed' });
 const TIMED_OUT: PoolResult = Object.freeze({ ok: false, code: 'pool_timeout', message: 'verification did not finish in time' });
 const LOST: PoolResult = Object.freeze({ ok: false, code: 'internal', message: 'verifier returned no result' });
@@ -94,7 +99,8 @@ export class VerifierPool {
   readonly #slots: number;
   #busy = 0;
   #inFlight = 0;
-  #pending: Pending[] = [];
+  /** Tokens waiting for a free slot, per client, served round robin. */
+  readonly #queue: FairQueue<Pending>;
   /** Tokens of a crashed batch, each sent alone. */
   #retry: Pending[] = [];
   #scheduled = false;
@@ -104,6 +110,7 @@ export class VerifierPool {
   #failovers = 0;
   #failures = 0;
   #overloaded = 0;
+  #preempted = 0;
   #timeouts = 0;
   #stuckThreads = 0;
   readonly #running = new Set<Running>();
@@ -120,6 +127,7 @@ export class VerifierPool {
     this.engine = opts.engine ?? 'node';
     this.#maxBatch = Math.max(1, opts.maxBatch ?? 32);
     this.#maxInFlight = Math.max(1, opts.maxInFlight ?? 1024 * this.size);
+    this.#queue = new FairQueue<Pending>(this.#maxInFlight);
     this.#closeGraceMs = Math.max(0, opts.closeGraceMs ?? 5_000);
     this.#taskTimeoutMs = Math.max(1, opts.taskTimeoutMs ?? 5_000);
     const perWorker = Math.max(1, opts.concurrentTasksPerWorker ?? 1);
@@ -141,17 +149,27 @@ export class VerifierPool {
     this.#sweepTimer.unref();
   }
 
-  /** Verify on a worker; at most one failover after a worker crash. */
-  run(task: VerifyTask): Promise<PoolResult> {
+  /**
+   * Verify on a worker; at most one failover after a worker crash. `client`: the requesting client's key
+   * ('' = one anonymous client): its token waits in that client's lane, and with maxInFlight tokens waiting it
+   * is refused pool_overloaded unless it takes the place of the newest token of a client holding at least two
+   * more (FairQueue.admits; that token is answered pool_overloaded instead, counted in pool_preempted).
+   */
+  run(task: VerifyTask, client = ''): Promise<PoolResult> {
     if (this.#closed) return Promise.resolve(FAILED);
-    if (this.#inFlight >= this.#maxInFlight) {
+    if (!this.#queue.admits(client)) {
       this.#overloaded++;
       return Promise.resolve(OVERLOADED);
     }
     this.#inFlight++;
     this.#tasks++;
     return new Promise((resolve) => {
-      this.#pending.push({ task, resolve, t0: performance.now(), retried: false, settled: false });
+      const out = this.#queue.push({ task, client, resolve, t0: performance.now(), retried: false, settled: false });
+      if (out !== null) {
+        this.#overloaded++;
+        this.#preempted++;
+        this.#done(out, PUSHED_OUT);
+      }
       if (!this.#scheduled && this.#busy < this.#slots) {
         // gather what this event-loop turn submits; runs right after the poll phase
         this.#scheduled = true;
@@ -166,10 +184,18 @@ export class VerifierPool {
     if (this.#closed) return;
     while (this.#busy < this.#slots && this.#retry.length > 0) this.#send([this.#retry.shift()!]);
     const free = this.#slots - this.#busy;
-    if (free <= 0 || this.#pending.length === 0) return;
-    const chunk = Math.min(this.#maxBatch, Math.ceil(this.#pending.length / free));
-    for (let n = 0; n < free && this.#pending.length > 0; n++) {
-      this.#send(this.#pending.length <= chunk ? this.#pending.splice(0) : this.#pending.splice(0, chunk));
+    const queue = this.#queue;
+    if (free <= 0 || queue.size === 0) return;
+    const chunk = Math.min(this.#maxBatch, Math.ceil(queue.size / free));
+    for (let n = 0; n < free && queue.size > 0; n++) {
+      // one token per client in turn: a client's hundred queued tokens fill a batch only when nobody else waits
+      const items: Pending[] = [];
+      while (items.length < chunk) {
+        const p = queue.shift();
+        if (p === undefined) break;
+        items.push(p);
+      }
+      this.#send(items);
     }
   };
 
@@ -230,7 +256,7 @@ export class VerifierPool {
       }
       for (const p of run.items) if (!p.settled && now - p.t0 >= limit) this.#expire(p);
     }
-    if (this.#pending.length > 0) this.#pending = this.#unexpired(this.#pending, now, limit);
+    if (this.#queue.size > 0) for (const p of this.#queue.takeOld((q) => now - q.t0 >= limit)) this.#expire(p);
     if (this.#retry.length > 0) this.#retry = this.#unexpired(this.#retry, now, limit);
   };
 
@@ -257,7 +283,7 @@ export class VerifierPool {
   stats(): Record<string, number> {
     return {
       pool_size: this.size,
-      pool_queue: this.#pending.length + this.#retry.length,
+      pool_queue: this.#queue.size + this.#retry.length,
       pool_in_flight: this.#inFlight,
       pool_tasks: this.#tasks,
       pool_batches: this.#batches,
@@ -265,6 +291,7 @@ export class VerifierPool {
       pool_failovers: this.#failovers,
       pool_failures: this.#failures,
       pool_overloaded: this.#overloaded,
+      pool_preempted: this.#preempted,
       pool_timeouts: this.#timeouts,
       pool_stuck_threads: this.#stuckThreads,
       pool_utilization: this.#pool.utilization,
@@ -284,8 +311,7 @@ export class VerifierPool {
   async #shutdown(): Promise<void> {
     this.#closed = true;
     clearInterval(this.#sweepTimer);
-    const left = [...this.#retry, ...this.#pending];
-    this.#pending = [];
+    const left = [...this.#retry, ...this.#queue.takeOld(() => true)];
     this.#retry = [];
     for (const p of left) this.#done(p, FAILED);
     // Our own drain, not piscina's close(): piscina 5 counts a worker as flushed only when it

@@ -6,7 +6,7 @@ import type { JwksActor, JwksCounters } from './jwks-actor.js';
 /** Pool counters in inline mode (no pool): the same keys, all zero. */
 export const NO_POOL: Readonly<Record<string, number>> = Object.freeze({
   pool_size: 0, pool_queue: 0, pool_in_flight: 0, pool_tasks: 0, pool_batches: 0, pool_task_ms_sum: 0,
-  pool_failovers: 0, pool_failures: 0, pool_overloaded: 0, pool_timeouts: 0, pool_stuck_threads: 0, pool_utilization: 0,
+  pool_failovers: 0, pool_failures: 0, pool_overloaded: 0, pool_preempted: 0, pool_timeouts: 0, pool_stuck_threads: 0, pool_utilization: 0,
 });
 
 /**

@@ -27,6 +27,7 @@ counter('portcullis_verifier_pool_task_seconds_total', 'Wall time tokens spent i
 counter('portcullis_verifier_pool_failovers_total', 'Tokens retried on another thread after a thread died', { 'jwt.pool_failovers': null });
 counter('portcullis_verifier_pool_failures_total', 'Tokens the pool could not verify (answered 503)', { 'jwt.pool_failures': null });
 counter('portcullis_verifier_pool_overloaded_total', 'Tokens refused because the pool queue was full', { 'jwt.pool_overloaded': null });
+counter('portcullis_verifier_pool_preempted_total', 'Tokens answered 503 because a client holding fewer waiting tokens took their place in the full pool queue (also counted in portcullis_verifier_pool_overloaded_total)', { 'jwt.pool_preempted': null });
 counter('portcullis_verifier_pool_timeouts_total', 'Tokens answered 503 because their verification did not finish within verifier.task_timeout_ms', { 'jwt.pool_timeouts': null });
 counter('portcullis_verifier_pool_stuck_threads_total', 'Verifier threads terminated and replaced because a batch ran past verifier.task_timeout_ms', { 'jwt.pool_stuck_threads': null });
 counter('portcullis_jwt_verifications_total', 'Signature checks by where they ran (inline: on the event loop, pool: sent to a verifier thread); verifier.mode decides', by('where', { 'jwt.verify_inline': 'inline', 'jwt.verify_pool': 'pool' }));

@@ -7,6 +7,7 @@ import { CONTINUE, type RequestContext, type StageResult } from './context.js';
 import type { CompiledPolicy } from './authorize.js';
 import type { VerifyOutcome, TokenVerifier } from './token-verifier.js';
 import { requestClient } from './request-client.js';
+import { clientKey } from './client-key.js';
 
 /** What authenticate needs from an introspection client (node/introspection's IntrospectionClient). */
 export interface TokenIntrospector {
@@ -24,7 +25,7 @@ export interface AuthenticatorDeps {
   readonly introspection: Readonly<Record<string, TokenIntrospector>>;
   /** Per route index: the route's deadline, ms (routeDeadlineMs): a request waits no longer on an unknown-kid JWKS refetch or an introspection call. */
   readonly deadlinesMs?: readonly number[];
-  /** server.trusted_hops when server.trust_forwarded, else 0: which address the introspection budget charges (requestClient). */
+  /** server.trusted_hops when server.trust_forwarded, else 0: which address the introspection budget and the verifier pool's lanes charge (requestClient). */
   readonly trustedHops?: number;
 }
 
@@ -121,6 +122,8 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticate {
     }
     return c;
   };
+  // made once: a miss that waits for a verifier thread reads its client through it (no closure per request)
+  const clientOf = (ctx: RequestContext): string => clientKey(requestClient(ctx, hops));
   const settle = (ctx: RequestContext, r: VerifyOutcome | Promise<VerifyOutcome>): StageResult | Promise<StageResult> =>
     r instanceof Promise ? r.then((o) => apply(ctx, o), () => BUG) : apply(ctx, r);
 
@@ -131,7 +134,7 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticate {
     if (token === null) return NO_TOKEN;
     try {
       if (jwt !== null && looksLikeJws(token)) {
-        const r = jwt.verify(token, policy.issuers, deadlines[ctx.route.index]);
+        const r = jwt.verify(token, policy.issuers, deadlines[ctx.route.index], ctx, clientOf);
         // An issuer with introspection whose keys are not loaded yet (or never published):
         // its authorization server judges the JWT instead of a 503.
         if (!(r instanceof Promise) && !r.ok && r.reason === 'keys_unavailable' && byName.size > 0) {

@@ -13,9 +13,11 @@ export interface TokenVerifier {
   /**
    * Judge `token`. `allowedIssuers` are config names (null = any configured issuer). `keyWaitMs`:
    * the longest this request waits for its issuer's keys to be refetched (an unknown kid), ms; then
-   * a 503 outcome. Returns synchronously on a cache hit; the Promise never rejects.
+   * a 503 outcome. `who` and `clientOf`: the request and how to read its client's address (read only when
+   * the token waits for a verifier thread: its lane of the pool's fair queue); absent = one anonymous client.
+   * Returns synchronously on a cache hit; the Promise never rejects.
    */
-  verify(token: string, allowedIssuers: readonly string[] | null, keyWaitMs?: number): VerifyOutcome | Promise<VerifyOutcome>;
+  verify<W>(token: string, allowedIssuers: readonly string[] | null, keyWaitMs?: number, who?: W, clientOf?: (who: W) => string): VerifyOutcome | Promise<VerifyOutcome>;
   /**
    * Config name of the issuer a JWS token claims (by `iss`, among `allowedIssuers`) when that
    * issuer has no signing keys yet; null otherwise. Lets authenticate introspect such a token

@@ -4,7 +4,7 @@
 import { describe, it, expect, afterEach } from 'vitest';
 import fc from 'fast-check';
 import type { ServerResponse } from 'node:http';
-import { FairQueue } from '../../../node/introspection/fair-queue.js';
+import { FairQueue } from '../../../node/fair-queue.js';
 import { waitFor } from '../../helpers/wait.js';
 import { client, closeClients, scriptedAs } from './client-fixtures.js';
 
@@ -168,6 +168,39 @@ describe('IntrospectionCaller behind the fair queue', () => {
       expect(sent()).toEqual(['flood-0', 'flood-1', 'good-1', 'flood-2']);
       for (const r of await Promise.all([first, flood[0]!, flood[1]!, good])) expect(r.ok === false && r.reason).toBe('inactive');
       expect(as.seen.length).toBe(4);
+    } finally {
+      for (const res of held.splice(0)) res.destroy();
+      as.server.closeAllConnections();
+      await new Promise((resolve) => as.server.close(resolve));
+    }
+  });
+
+  // Regression: the refusal went through a flight, two async functions and a thrown Error, and was written
+  // after the listener's handler returned — a junk-token flood cost more proxy CPU per refusal than an RSA check.
+  it('a lookup the full queue refuses is answered synchronously (no promise), counted, and calls nobody', async () => {
+    const as = await scriptedAs();
+    const held: ServerResponse[] = [];
+    as.setReply((res) => { held.push(res); });
+    try {
+      const c = client(as.url, { connections: 1, max_pending: 1, timeout_ms: 10_000 });
+      const from = () => '192.0.2.1';
+      const first = c.lookup('flood-0', undefined, from);
+      await waitFor('the first call is on the wire', () => as.seen.length === 1, 10_000);
+      const second = c.lookup('flood-1', undefined, from);
+      const refused = c.lookup('flood-2', undefined, from);
+      expect(refused instanceof Promise, 'the refusal of a full queue').toBe(false);
+      expect(!(refused instanceof Promise) && !refused.ok && refused.reason).toBe('introspection_queue_full');
+      expect(c.stats()).toMatchObject({ calls_queue_full: 1, calls_failed: 0 });
+      // the refused token holds nothing: asked again once there is room, it is called
+      held.shift()!.writeHead(200, { 'content-type': 'application/json' }).end('{"active":false}');
+      expect((await first).ok).toBe(false);
+      await waitFor('the waiting call on the wire', () => as.seen.length === 2, 10_000);
+      held.shift()!.writeHead(200, { 'content-type': 'application/json' }).end('{"active":false}');
+      expect(await second).toMatchObject({ ok: false, reason: 'inactive' });
+      const again = c.lookup('flood-2', undefined, from);
+      await waitFor('the refused token called once there is room', () => as.seen.length === 3, 10_000);
+      held.shift()!.writeHead(200, { 'content-type': 'application/json' }).end('{"active":false}');
+      expect(await again).toMatchObject({ ok: false, reason: 'inactive' });
     } finally {
       for (const res of held.splice(0)) res.destroy();
       as.server.closeAllConnections();

@@ -49,6 +49,23 @@ describe('VerifierPool', () => {
     expect((await p.run(task(makeToken(k.RS256)))).ok).toBe(true);
   });
 
+  // Regression: one FIFO for every client — a client with the queue full of forged tokens got another
+  // client's fresh token refused (pool_overloaded) or queued behind all of them (pool_timeout).
+  it('serves clients in turn: a full queue of one client\'s tokens makes room for another client\'s, which goes in the next batch', async () => {
+    const p = pool({ size: 1, maxInFlight: 10, maxBatch: 2 });
+    const order: string[] = [];
+    const run = (client: string, t: string): Promise<unknown> => p.run(task(t), client).then((r) => { order.push(`${client}:${r.ok ? 'ok' : r.code}`); });
+    // 10 places, all taken by the flooder this turn; one more of its own is refused
+    const flood = Array.from({ length: 11 }, () => run('192.0.2.1', makeToken(k.RS256)));
+    const good = run('198.51.100.9', makeToken(k.EdDSA));
+    await Promise.all([...flood, good]);
+    // the good token took the place of the flooder's newest waiting one, and was in the first batch
+    expect(order.filter((x) => x.startsWith('198.'))).toEqual(['198.51.100.9:ok']);
+    expect(order.indexOf('198.51.100.9:ok'), order.join(' ')).toBeLessThan(2 + 2);
+    expect(order.filter((x) => x === '192.0.2.1:pool_overloaded').length).toBe(2);
+    expect(p.stats()).toMatchObject({ pool_overloaded: 2, pool_preempted: 1 });
+  });
+
   it('retries the tasks of a crashed batch once, alone, so a poison token fails only itself', async () => {
     const p = pool({ size: 1, filename: CRASH_WORKER });
     const poison = makeToken(k.RS256, { claims: { crash: 'always' } });

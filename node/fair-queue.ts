@@ -1,6 +1,7 @@
-// The introspection calls waiting for a connection, one lane per client key: the next free connection
-// goes to the next client in rotation (round robin), and a full queue makes room for a client holding
-// at least two fewer waiting calls by pushing out the newest call of the client holding the most.
+// Jobs waiting for a shared resource (introspection calls for a connection, JWT verifications for a pool
+// thread), one lane per client key: the next free place goes to the next client in rotation (round robin), and
+// a full queue makes room for a client holding at least two fewer waiting jobs by pushing out the newest job
+// of the client holding the most.
 
 /** A queued item names the client key it is charged to ('' when none is known). */
 export interface Queued {
@@ -103,7 +104,8 @@ export class FairQueue<J extends Queued> {
     if (lane === undefined || lane.head === null) return undefined;
     const job = lane.head.job;
     this.delete(job);
-    if (lane.count > 0) {
+    // to the back of the rotation (a lone lane is its own back: no map churn for the one-client case)
+    if (lane.count > 0 && this.#lanes.size > 1) {
       this.#lanes.delete(lane.client);
       this.#lanes.set(lane.client, lane);
     }
@@ -123,6 +125,22 @@ export class FairQueue<J extends Queued> {
     this.#recount(lane, -1);
     if (lane.count === 0) this.#lanes.delete(lane.client);
     return true;
+  }
+
+  /**
+   * Take out, from the front of every lane, the jobs `old` says are past their time (a lane is oldest first, so
+   * each lane stops at its first young job); returns them. O(lanes + jobs taken).
+   */
+  takeOld(old: (job: J) => boolean): J[] {
+    const out: J[] = [];
+    for (const lane of [...this.#lanes.values()]) {
+      while (lane.head !== null && old(lane.head.job)) {
+        const job = lane.head.job;
+        this.delete(job);
+        out.push(job);
+      }
+    }
+    return out;
   }
 
   /** Drop every job (nobody is answered here). */
