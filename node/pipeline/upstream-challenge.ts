@@ -82,16 +82,23 @@ function parse(v: string): Challenge[] | null {
   return out;
 }
 
-/** The value a kept field carries: its Bearer/DPoP challenges with the allowed parameters, or null for none. */
+/**
+ * The value a kept field carries: its Bearer/DPoP challenges with the allowed parameters, or null for
+ * none; `v` itself, as the upstream wrote it, when nothing was dropped (a spelling the rebuilt value would
+ * differ in — `a="x",b="y"`, `Realm=`, `realm = "x"` — is no filtering: neither rewritten nor counted).
+ */
 function filtered(v: string): string | null {
   const cs = parse(v);
   if (cs === null) return null;
   const kept: string[] = [];
+  let dropped = false;
   for (const c of cs) {
-    if (!c.keep) continue;
+    if (!c.keep) { dropped = true; continue; }
     const ps = c.params.filter((p) => PARAMS.has(p.slice(0, p.indexOf('='))));
+    if (ps.length !== c.params.length) dropped = true;
     kept.push(ps.length === 0 ? c.scheme : `${c.scheme} ${ps.join(', ')}`);
   }
+  if (!dropped) return v;
   return kept.length === 0 ? null : kept.join(', ');
 }
 
