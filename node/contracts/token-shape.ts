@@ -28,12 +28,15 @@ export function isCompactToken(text: string): boolean {
 /** True when `text` contains a compact JWS/JWE anywhere (a token pasted into a free-text field). Never throws. */
 export function carriesCompactToken(text: string): boolean {
   let checks = 0;
+  let runEnd = -1, runShaped = -1; // the base64url run of the last `eyJ` and its shaped end: one scan per run
   for (let at = text.indexOf('eyJ'); at !== -1;) {
-    const headerEnd = b64End(text, at + 3);
-    const end = shapedEnd(text, at, headerEnd, false);
+    if (at >= runEnd) { runEnd = b64End(text, at + 3); runShaped = shapedEnd(text, at, runEnd, false); }
+    const headerEnd = runEnd;
+    const end = headerEnd - at < 8 ? -1 : runShaped;
     // past HEADER_CHECKS shaped runs whose header was no JOSE header, another one counts as a token (closed)
     if (end !== -1 && (++checks > HEADER_CHECKS || isJoseHeader(text.slice(at, headerEnd)))) return true;
-    at = text.indexOf('eyJ', end === -1 ? headerEnd : end);
+    // a header that is none may hide one behind it in the same run (`eyJ0-<token>`): its next `eyJ` is tried too
+    at = text.indexOf('eyJ', end === -1 ? headerEnd : at + 3);
   }
   return false;
 }
@@ -106,17 +109,21 @@ function nameTokens(path: string): string {
   let out: string | null = null;
   let from = 0; // path[0, from) is in out
   let checks = 0;
+  let runEnd = -1, runShaped = -1; // the base64url run of the last `eyJ` and its shaped end: one scan per run
   for (let at = path.indexOf('eyJ'); at !== -1;) {
-    const headerEnd = b64End(path, at + 3);
-    const end = shapedEnd(path, at, headerEnd, true);
+    if (at >= runEnd) { runEnd = b64End(path, at + 3); runShaped = shapedEnd(path, at, runEnd, true); }
+    const headerEnd = runEnd;
+    const end = headerEnd - at < 8 ? -1 : runShaped;
     if (end === -1) { at = path.indexOf('eyJ', headerEnd); continue; }
     // past HEADER_CHECKS, the rest is named as one token, unread: one hash, never a token written out
     if (++checks > HEADER_CHECKS) return `${out ?? ''}${path.slice(from, at)}[token ${fingerprint(path.slice(at))}]`;
     if (isJoseHeader(path.slice(at, headerEnd))) {
       out = `${out ?? ''}${path.slice(from, at)}[token ${fingerprint(path.slice(at, end))}]`;
       from = end;
-    }
-    at = path.indexOf('eyJ', end);
+      at = path.indexOf('eyJ', end);
+    // a run whose header is none may hide a token behind a glued prefix (`eyJ0-<token>`, the decoded text
+    // misaligned): its next `eyJ` is tried too, within HEADER_CHECKS. Before, the token was written out whole.
+    } else at = path.indexOf('eyJ', at + 3);
   }
   return out === null ? path : out + path.slice(from);
 }

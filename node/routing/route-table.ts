@@ -252,22 +252,26 @@ export class RouteTable {
 
   /**
    * For each of `methods` on `host` and `path` as written: the first route with a method list that has
-   * the path but not the method (`from`), and the route that takes the request after it instead (`to`,
-   * of another host or path shape); methods no route is passed over for are left out. check-config's
-   * fall-through report (node/config/fall-through.ts); never on the request path.
+   * the path but not the method (`from`), and the route that takes the request after it instead (`to`):
+   * of another host or path shape (`sameShape` false; not when `from` refuses the fall), or of the same
+   * shape without a method list (`sameShape` true: `other_methods: refuse` does not stop it). Methods no
+   * route is passed over for are left out. check-config's fall-through report
+   * (node/routing/method-fall-through.ts); never on the request path.
    */
-  passedOver(methods: Iterable<string>, host: string, path: string): Array<{ method: string; from: CompiledRoute; to: CompiledRoute }> {
+  passedOver(methods: Iterable<string>, host: string, path: string): Array<{ method: string; from: CompiledRoute; to: CompiledRoute; sameShape: boolean }> {
     const at: number[] = [];
     at.length = (this.index ?? (this.reportIndex ??= new RouteIndex(this.entries, false))).candidates(host, path, false, false, at);
     at.sort((a, b) => a - b);
     const hits = at.map((i) => this.entries[i]!).filter((e) => hostMatches(e, host) && pathMatches(e, path) !== false);
-    const out: Array<{ method: string; from: CompiledRoute; to: CompiledRoute }> = [];
+    const out: Array<{ method: string; from: CompiledRoute; to: CompiledRoute; sameShape: boolean }> = [];
     for (const method of methods) {
       let from: Entry | null = null;
       for (const e of hits) {
         if (e.methods !== null && !e.methods.has(method)) { from ??= e; continue; }
         if (e.methods === null && (method === 'TRACE' || method === 'TRACK')) continue;
-        if (from !== null && from.shape !== e.shape && from.refusal === null) out.push({ method, from: from.route, to: e.route });
+        if (from !== null && from.shape !== e.shape && from.refusal === null) out.push({ method, from: from.route, to: e.route, sameShape: false });
+        // a route of the same shape that lists its methods is a choice; one without a list takes the rest
+        else if (from !== null && from.shape === e.shape && e.methods === null) out.push({ method, from: from.route, to: e.route, sameShape: true });
         break;
       }
     }

@@ -21,6 +21,8 @@ const ANSWERS: Record<string, string> = {
   mixed: 'WWW-Authenticate: Basic realm="corp", Bearer realm="orders", error="insufficient_scope", scope="orders:write", authorization_uri="https://evil.example/authorize"\r\n',
   stepup: 'WWW-Authenticate: Bearer error="insufficient_user_authentication", error_description="a different authentication level is required", acr_values="phr"\r\n',
   garbled: 'WWW-Authenticate: Bearer realm="unterminated\r\n',
+  // nothing to drop, in a spelling the filter's rebuilt value differs from (no space after the comma, `Realm`)
+  spelled: 'WWW-Authenticate: Bearer Realm="orders",error="invalid_token",error_description="expired"\r\n',
 };
 
 let as: AuthServer;
@@ -126,5 +128,20 @@ describe('an upstream\'s WWW-Authenticate on a request the proxy authenticated',
     await call(`${proxy.url}/api/stepup`, { headers: bearer(t) }); // passes as written
     await call(`${proxy.url}/open/schemes`);
     expect(await count()).toBe(before + 2);
+  });
+
+  it('a challenge with nothing to drop passes as the upstream spelled it, on both listeners, and is not counted', async () => {
+    const count = async (): Promise<number> => {
+      const m = await call(`${proxy.adminUrl}/metrics`, { headers: bearer(ADMIN_TOKEN) });
+      return Number(/portcullis_upstream_errors_total\{upstream="app",kind="challenge_filtered"\} (\d+)/.exec(m.text)?.[1] ?? 0);
+    };
+    const t = await as.issueJwt({ sub: 'alice' });
+    const before = await count();
+    const written = 'Bearer Realm="orders",error="invalid_token",error_description="expired"';
+    const r = await call(`${proxy.url}/api/spelled`, { headers: bearer(t) });
+    expect(challenges(r.headers['www-authenticate'])).toEqual([written]);
+    const a = await h2Request(session, { ':method': 'GET', ':path': '/api/spelled', authorization: `Bearer ${t}` });
+    expect(challenges(a.headers['www-authenticate'])).toEqual([written]);
+    expect(await count()).toBe(before);
   });
 });

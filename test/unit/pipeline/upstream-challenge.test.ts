@@ -32,6 +32,16 @@ describe('upstreamChallenges', () => {
     expect(one(v)).toEqual(want);
   });
 
+  it('a challenge that passes whole in another spelling is neither rewritten nor counted as filtered', () => {
+    // before, these came back rebuilt (`, ` between parameters, names lower-cased, no BWS) in a new array,
+    // which the relay counted in portcullis_upstream_errors_total{kind="challenge_filtered"}: a service
+    // writing `a="x",b="y"` on every 401 looked like one sending foreign challenges
+    for (const v of ['Bearer realm="x",error="invalid_token"', 'Bearer Realm="x"', 'Bearer realm = "x"', 'DPoP algs="ES256",error="use_dpop_nonce"']) {
+      const h = ['content-type', 'text/plain', 'www-authenticate', v];
+      expect(upstreamChallenges(AUTHED, 401, h, 'portcullis'), v).toBe(h);
+    }
+  });
+
   it('a 403 left without challenges gets none added; other fields keep their order', () => {
     expect(upstreamChallenges(AUTHED, 403, ['a', '1', 'www-authenticate', 'Basic realm=x', 'b', '2'], 'p')).toEqual(['a', '1', 'b', '2']);
   });

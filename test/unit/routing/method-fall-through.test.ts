@@ -54,16 +54,37 @@ describe('methods that fall through to a weaker route', () => {
     }
   });
 
-  it('a route of the same path for the other methods is a choice, not a fall-through; another host is not reached', () => {
+  it('a route of the same path that lists its methods is a choice, not a fall-through; another host is not reached', () => {
     expect(warnings([
       { name: 'admin-read', match: { path: '/api/admin/*', methods: ['GET'] }, auth: ADMIN },
       { name: 'admin-write', match: { path: '/api/admin/*', methods: ['POST', 'DELETE'] }, auth: { scopes: { all: ['admin:write'] } } },
-      { name: 'admin-rest', match: { path: '/api/admin/*' }, auth: 'none' },
+      { name: 'admin-preflight', match: { path: '/api/admin/*', methods: ['OPTIONS'] }, auth: 'none' },
     ])).toEqual([]);
     expect(warnings([
       { name: 'admin', match: { path: '/api/admin/*', methods: ['GET'], host: 'admin.example' }, auth: ADMIN },
       { name: 'api', match: { path: '/api/*', host: 'www.example' }, auth: 'none' },
     ])).toEqual([]);
+  });
+
+  it('an open route of the same path without a method list takes the methods the protected one does not list: named, even with other_methods: refuse', () => {
+    const routes = (other_methods?: string): Route[] => [
+      { name: 'admin', match: { path: '/admin/*', methods: ['GET', 'POST'] }, auth: ADMIN, ...(other_methods === undefined ? {} : { other_methods }) },
+      { name: 'admin-rest', match: { path: '/admin/*' }, auth: 'none' },
+    ];
+    const named = 'routes[0].match.methods: routes[0] ("admin") lists methods [GET, POST]; routes[1] ("admin-rest", auth: none) has the same path and no method list: PUT, PATCH, DELETE, OPTIONS, any other requests on /admin/* reach it without this route\'s auth';
+    for (const w of [warnings(routes()), warnings(routes('refuse'))]) {
+      expect(w).toHaveLength(1);
+      expect(w[0]!.startsWith(named), w[0]).toBe(true);
+      expect(w[0]).toContain('list the methods routes[1] is for in its match.methods');
+    }
+    // what the warning says is what the table does: DELETE reaches the open route, refuse or not
+    for (const cfg of [valid(routes()), valid(routes('refuse'))]) expect(routeOf(table(cfg).resolve('DELETE', '', '/admin/x'))?.name).toBe('admin-rest');
+    // stated intent, or the open route's methods listed, silence it; the same auth is no fall
+    expect(warnings(routes('fall_through'))).toEqual([]);
+    expect(warnings([routes()[0]!, { name: 'admin-rest', match: { path: '/admin/*', methods: ['OPTIONS'] }, auth: 'none' }])).toEqual([]);
+    expect(warnings([routes()[0]!, { name: 'admin-rest', match: { path: '/admin/*' }, auth: ADMIN }])).toEqual([]);
+    // a same-path route with its own auth block is the documented guard for the other methods, not a fall
+    expect(warnings([routes()[0]!, { name: 'admin-guard', match: { path: '/admin/*' }, auth: { scopes: { all: ['nobody'] } } }])).toEqual([]);
   });
 
   it('other_methods without match.methods is refused with its path', () => {

@@ -108,6 +108,8 @@ function passedOverByScan(routes: readonly CompiledRoute[], methods: readonly st
       if (l !== null && !l.has(method)) { from ??= r; continue; }
       if (l === null && (method === 'TRACE' || method === 'TRACK')) continue;
       if (from !== null && shape(from) !== shape(r) && from.config.other_methods !== 'refuse') out.push(`${method} ${from.name} → ${r.name}`);
+      // a same-shape route without a method list takes the rest, refuse or not
+      else if (from !== null && shape(from) === shape(r) && l === null) out.push(`${method} ${from.name} → ${r.name} (same shape)`);
       break;
     }
   }
@@ -179,7 +181,7 @@ describe('the indexed route table answers what a scan of every route answers', (
       const table = new RouteTable(routes);
       for (const recipe of requests) {
         const q = requestOf(specs, recipe);
-        const got = table.passedOver(probes, q.host, q.path).map((x) => `${x.method} ${x.from.name} → ${x.to.name}`);
+        const got = table.passedOver(probes, q.host, q.path).map((x) => `${x.method} ${x.from.name} → ${x.to.name}${x.sameShape ? ' (same shape)' : ''}`);
         expect(got, JSON.stringify(q)).toEqual(passedOverByScan(routes, probes, q.host, q.path));
       }
     }), { numRuns: 200 });
