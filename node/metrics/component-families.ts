@@ -241,6 +241,7 @@ counter('portcullis_introspection_sync_fills_dropped_total', 'Shared introspecti
 }));
 counter('portcullis_introspection_sync_fills_capped_total', 'Shared introspection results whose lifetime was cut to this member\'s cache bounds', { 'cluster.cluster_cache_fills_capped_total': null });
 counter('portcullis_introspection_sync_evictions_total', 'Introspection evictions shared over the bus, by direction', by('direction', { 'cluster.cluster_cache_evictions_sent_total': 'sent', 'cluster.cluster_cache_evictions_received_total': 'received' }));
+counter('portcullis_introspection_sync_subject_drops_total', 'A subject\'s cached introspection results dropped cluster-wide (an identity provider\'s drop_cache event), by direction (sent: told the others; received: dropped here for a peer)', by('direction', { 'cluster.cluster_cache_subject_drops_sent_total': 'sent', 'cluster.cluster_cache_subject_drops_received_total': 'received' }));
 counter('portcullis_introspection_sync_leases_total', 'Lease requests this owner answered, by answer (granted: the asker calls; pending: another member is calling; cached: the result was here)', by('answer', {
   'cluster.cluster_introspection_lease_granted_total': 'granted', 'cluster.cluster_introspection_lease_pending_total': 'pending', 'cluster.cluster_introspection_lease_cached_total': 'cached',
 }));
