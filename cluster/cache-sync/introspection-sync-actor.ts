@@ -64,7 +64,7 @@ export class IntrospectionSync {
   private started = false;
   private closed = false;
   private readonly c: SyncCounters = {
-    fills_sent: 0, fills_received: 0, fills_ignored: 0, evictions_sent: 0, evictions_received: 0,
+    fills_sent: 0, fills_received: 0, fills_ignored: 0, evictions_sent: 0, evictions_received: 0, subject_drops_sent: 0, subject_drops_received: 0,
     calls: 0, remote_hits: 0, lease_waits: 0, released_sent: 0, owner_slow: 0, owner_failovers: 0, holder_failovers: 0, fallback_calls: 0,
     fills_capped: 0, fills_refused: 0, unreadable: 0,
   };
@@ -141,6 +141,7 @@ export class IntrospectionSync {
     const n = dropSubjectLocally(this.clients.values(), this.leases, iss, sub, this.log, this.drops).length;
     if (this.started && !this.closed) {
       this.bus.publish(this.bus.subjects.cacheIntrospection, { type: 'cache.subject_dropped', v: 1, iss: iss ?? '', sub, origin: this.memberId });
+      this.c.subject_drops_sent++;
     }
     return n;
   }
@@ -309,6 +310,7 @@ export class IntrospectionSync {
       }
       case 'cache.subject_dropped':
         if (m.origin === this.memberId) return;
+        this.c.subject_drops_received++;
         for (const key of dropSubjectLocally(this.clients.values(), this.leases, m.iss === '' ? null : m.iss, m.sub, this.log, this.drops)) {
           // our fill of it overtook this drop on the bus: members that dropped first have taken it back
           if (this.fillsSent.sent(key)) this.evictEverywhere(key);

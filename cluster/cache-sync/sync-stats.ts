@@ -5,6 +5,8 @@ import type { LeaseTable } from './lease-table.js';
 /** What the actor counts, one field per event. */
 export interface SyncCounters {
   fills_sent: number; fills_received: number; fills_ignored: number; evictions_sent: number; evictions_received: number;
+  /** `cache.subject_dropped` published here (an IdP's drop_cache) and taken from peers. */
+  subject_drops_sent: number; subject_drops_received: number;
   calls: number; remote_hits: number; lease_waits: number; released_sent: number; owner_slow: number; owner_failovers: number;
   holder_failovers: number; fallback_calls: number; fills_capped: number; fills_refused: number;
   /** Authentic cache messages this build could not read that may have been a drop: the whole local cache went. */
@@ -22,6 +24,8 @@ export function syncStats(c: SyncCounters, leases: LeaseTable, suspected: number
     cluster_cache_fills_refused_total: c.fills_refused,
     cluster_cache_evictions_sent_total: c.evictions_sent,
     cluster_cache_evictions_received_total: c.evictions_received,
+    cluster_cache_subject_drops_sent_total: c.subject_drops_sent,
+    cluster_cache_subject_drops_received_total: c.subject_drops_received,
     cluster_cache_unreadable_total: c.unreadable,
     cluster_introspection_lease_granted_total: l.granted,
     cluster_introspection_lease_pending_total: l.pending,

@@ -38,4 +38,4 @@ export interface FollowerEvents {
 }
 
 /** StreamFollower.stats() of a member without a stream (IPC, local): the families still exist. */
-export const FOLLOWER_ZEROS: Readonly<Record<string, number>> = Object.freeze({ revocation_stream_seq: 0, revocation_consumer_restarts_total: 0, revocation_stream_watched: 0, revocation_stream_created_changed_total: 0 });
+export const FOLLOWER_ZEROS: Readonly<Record<string, number>> = Object.freeze({ revocation_stream_seq: 0, revocation_consumer_restarts_total: 0, revocation_stream_watched: 0, revocation_stream_created_changed_total: 0, revocation_stream_checks_total: 0 });

@@ -39,6 +39,8 @@ export class StreamFollower {
   /** The leader's last sequence this catch-up must reach. */
   targetSeq = 0;
   restarts = 0;
+  /** Periodic checks whose answer (or failure) this follower judged: tests wait on it to know a verdict was reached. */
+  checks = 0;
   private gen = 0;
   private active = false;
   private catchingUp = false;
@@ -135,7 +137,7 @@ export class StreamFollower {
 
   /** Its position, restarts and the refill's memory for /metrics (flat). */
   stats(): Record<string, number> {
-    return { revocation_stream_seq: this.lastSeq, revocation_consumer_restarts_total: this.restarts, revocation_stream_watched: this.losses.size, revocation_stream_created_changed_total: this.identity.createdChanged };
+    return { revocation_stream_seq: this.lastSeq, revocation_consumer_restarts_total: this.restarts, revocation_stream_watched: this.losses.size, revocation_stream_created_changed_total: this.identity.createdChanged, revocation_stream_checks_total: this.checks };
   }
 
   /** Periodic check (the actor's watchdog timer): is the consumer keeping up with the leader? */
@@ -219,6 +221,7 @@ export class StreamFollower {
       case 'stream.checked': {
         this.checking = false;
         if (m.gen !== this.gen) return;
+        this.checks++;
         if (m.position === null) {
           // Connected, yet the stream does not answer: our server lost the stream's quorum (a
           // partition). Revocations made elsewhere meanwhile cannot reach us. Two failed checks

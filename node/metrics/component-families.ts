@@ -176,6 +176,7 @@ gauge('portcullis_revocations_stream_watched', 'Revocations whose presence in th
 gauge('portcullis_revocation_stream_retention_short', '1 while the revocation stream keeps revocations for less than this member needs and it could not raise the max age (the highest over workers)', { 'cluster.revocation_stream_retention_short': null }, { aggregate: 'max' });
 gauge('portcullis_revocation_stream_replicas', 'Replicas of the revocation stream at this member\'s last check (a stream created with 1 on a cluster too small for 3 is raised once the cluster can place 3); 0 before the first check or without NATS (the lowest over workers)', { 'cluster.revocation_stream_replicas': null }, { aggregate: 'min' });
 counter('portcullis_revocations_stream_created_changed_total', 'Times the revocation stream reported a new creation time but still held the messages read (nats-server 2.9: the same stream, not replayed again)', { 'cluster.revocation_stream_created_changed_total': null });
+counter('portcullis_revocations_stream_checks_total', 'Periodic checks of the revocation stream whose answer this process judged (every 3 s while live, 500 ms while catching up or unreachable; failed answers too)', { 'cluster.revocation_stream_checks_total': null });
 counter('portcullis_revocations_restored_total', 'Revocations stored in the stream again after it lost them before their time (emptied or made anew)', { 'cluster.revocations_restored_total': null });
 counter('portcullis_revocations_persisted_total', 'Revocations the stream acknowledged', { 'cluster.revocations_persisted_total': null });
 counter('portcullis_revocations_publish_failures_total', 'Revocation publishes the stream did not acknowledge (retried from the outbox)', { 'cluster.revocations_publish_failed_total': null });
@@ -241,6 +242,7 @@ counter('portcullis_introspection_sync_fills_dropped_total', 'Shared introspecti
 }));
 counter('portcullis_introspection_sync_fills_capped_total', 'Shared introspection results whose lifetime was cut to this member\'s cache bounds', { 'cluster.cluster_cache_fills_capped_total': null });
 counter('portcullis_introspection_sync_evictions_total', 'Introspection evictions shared over the bus, by direction', by('direction', { 'cluster.cluster_cache_evictions_sent_total': 'sent', 'cluster.cluster_cache_evictions_received_total': 'received' }));
+counter('portcullis_introspection_sync_subject_drops_total', 'A subject\'s cached introspection results dropped cluster-wide (an identity provider\'s drop_cache event), by direction (sent: told the others; received: dropped here for a peer)', by('direction', { 'cluster.cluster_cache_subject_drops_sent_total': 'sent', 'cluster.cluster_cache_subject_drops_received_total': 'received' }));
 counter('portcullis_introspection_sync_leases_total', 'Lease requests this owner answered, by answer (granted: the asker calls; pending: another member is calling; cached: the result was here)', by('answer', {
   'cluster.cluster_introspection_lease_granted_total': 'granted', 'cluster.cluster_introspection_lease_pending_total': 'pending', 'cluster.cluster_introspection_lease_cached_total': 'cached',
 }));

@@ -24,6 +24,9 @@ async function status(p: ProxyProcess): Promise<number> {
   return r.statusCode;
 }
 
+/** `cache.subject_dropped` messages `p` took from a peer. */
+const drops = (p: ProxyProcess): Promise<number> => metric(p, 'portcullis_introspection_sync_subject_drops_total', 'direction="received"');
+
 describe('shared introspection cache: a drop_cache during an introspection call', () => {
   let nats: NatsServer & { stop(): Promise<void> };
   let as: SlowWireAs;
@@ -55,19 +58,24 @@ describe('shared introspection cache: a drop_cache during an introspection call'
   });
 
   it('the answer delivered after the drop is not cached at the calling member nor shared with the others', async () => {
-    as.delayMs = 3_000;
+    as.hold = true; // the answer lands only once B has the drop
     const inFlight = status(B); // B calls the authorization server, which decides "active" now
     await waitFor('the call at the authorization server', async () => as.calls >= 1, 5_000);
 
     // the subject's claims change (here: the token is no longer active); the IdP tells A
     as.active = false;
+    const dropsAtB = await drops(B);
     const set = await tx.set(`${CAEP}token-claims-change`, { claims: { role: 'guest' } }, { sub_id: { format: 'iss_sub', iss: as.issuer, sub: 'ivan' } });
     expect(await tx.push(`${A.url}${PATH}`, set, SECRET)).toMatchObject({ status: 202 });
-    await new Promise((r) => setTimeout(r, 500)); // the drop reaches B over the bus, long before the answer
-
+    await waitFor('the drop at B', async () => (await drops(B)) > dropsAtB, 10_000);
+    as.release();
     await inFlight; // judged by the answer the server wrote before the change (the request began before it)
-    as.delayMs = 0;
-    await new Promise((r) => setTimeout(r, 300)); // B's fill, if it sends one, reaches A
+    // a marker after B's fill, if it sent one: B's own drop of another subject, on the same bus subject from
+    // the same connection (kept in order), taken at A after anything B published before it
+    const dropsAtA = await drops(A);
+    const marker = await tx.set(`${CAEP}token-claims-change`, { claims: { role: 'guest' } }, { sub_id: { format: 'iss_sub', iss: as.issuer, sub: 'marker' } });
+    expect(await tx.push(`${B.url}${PATH}`, marker, SECRET)).toMatchObject({ status: 202 });
+    await waitFor('B\'s marker drop at A', async () => (await drops(A)) > dropsAtA, 10_000);
     const callsBefore = as.calls;
     expect(await status(B)).toBe(401);
     expect(await status(A)).toBe(401);

@@ -6,11 +6,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
-import { busSection, clusterMemberConfig, startMembers, subjectPrefix } from '../../helpers/cluster-members.js';
+import { busSection, clusterMemberConfig, startMembers, subjectPrefix, waitReadyWithMembers } from '../../helpers/cluster-members.js';
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
 import { ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { POLL_AUTH, RISC, startTransmitter, type Transmitter } from '../../helpers/ssf-transmitter.js';
-import { admin, bearer, sleep } from '../ws/ws-fixtures.js';
+import { admin, bearer } from '../ws/ws-fixtures.js';
 import { revoked } from './proxy-fixtures.js';
 import { waitFor } from '../../helpers/wait.js';
 
@@ -61,11 +61,15 @@ describe('SSF poll: one member polls, another takes over', () => {
     for (const m of members) await waitFor('kim revoked', async () => revoked(await get(m, t1)), 10_000);
     await waitFor('SET acknowledged', async () => tx.pending.size === 0, 5_000);
 
-    // who polls: over a second, exactly one member's poll count moves
-    await sleep(1_000); // membership has converged (heartbeats every second)
+    // who polls: over five of the poller's polls (~1 s at 200 ms; as long as the host makes it), exactly one
+    // member's poll count moves — once both views hold both members (a member alone in its view owns the poll)
+    for (const m of members) await waitReadyWithMembers(m, 2, 10_000);
     const p0 = await Promise.all(members.map(polls));
-    await sleep(1_200);
-    const p1 = await Promise.all(members.map(polls));
+    let p1 = p0;
+    await waitFor('five polls by some member', async () => {
+      p1 = await Promise.all(members.map(polls));
+      return p1.some((n, i) => n - p0[i]! >= 5);
+    }, 15_000);
     const moved = members.map((_, i) => p1[i]! - p0[i]!);
     expect(moved.filter((d) => d > 0)).toHaveLength(1);
     const pollerIndex = moved.findIndex((d) => d > 0);

@@ -181,11 +181,15 @@ describe('audit log with --workers (the primary serves the admin API)', () => {
       expect((await admin(p, 'POST', '/reload')).status).toBe(200);
       p.proc.kill('SIGHUP');
       await waitFor('records(file).length >= 2', () => records(file).length >= 2, 10_000);
-      await new Promise((r) => setTimeout(r, 300));
+      // a marker: a third reload, applied only once the SIGHUP's is done — its record comes after any second copy of those two
+      await waitFor('the SIGHUP reload applied (config 3)', async () => (await admin(p, 'GET', '/readyz')).json.config_version === 3, 10_000);
+      expect((await admin(p, 'POST', '/reload')).status).toBe(200);
+      await waitFor('the marker reload\'s record', () => records(file).some((r) => r.after?.config_version === 4), 10_000);
       const rs = records(file);
       expect(rs.map((r) => [r.action, r.outcome, r.actor.kind, r.before.config_version, r.after.config_version])).toEqual([
         ['config.reload', 'ok', 'admin_token', 1, 2],
         ['config.reload', 'ok', 'signal', 2, 3],
+        ['config.reload', 'ok', 'admin_token', 3, 4],
       ]);
       expect(statSync(file).mode & 0o777).toBe(0o600);
     } finally {
