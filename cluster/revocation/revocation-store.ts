@@ -158,6 +158,12 @@ export class RevocationStore {
     if (now - this.forcedSweepAt < 1_000) return false;
     this.forcedSweepAt = now;
     this.sweep();
+    if (fits()) return true;
+    // still full: entries the wall clock alone says expired go too. The held-back clock (keepNow) lags the wall
+    // for the rest of the run after a lasting step forward (a suspend, NTP correcting a clock that was behind):
+    // before, a store filled with such entries refused every new revocation (507) for the length of the step.
+    // Their tokens are refused by `exp` now; a new revocation is of a token still accepted.
+    if (this.mono !== null) this.sweepBy(this.now() / 1000 - this.lingerS());
     return fits();
   }
 
@@ -216,7 +222,11 @@ export class RevocationStore {
 
   /** Drop every entry whose `expiresAt` has passed by the linger (`lingerS()`); returns how many went. */
   sweep(): number {
-    const nowS = this.keepNow() / 1000 - this.lingerS();
+    return this.sweepBy(this.keepNow() / 1000 - this.lingerS());
+  }
+
+  /** Drop every entry whose `expiresAt` is at or before `nowS` (epoch s); returns how many went. */
+  private sweepBy(nowS: number): number {
     let n = 0;
     for (const [id, r] of this.byId) {
       if (r.expiresAt > nowS) continue;
