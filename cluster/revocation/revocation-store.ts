@@ -92,6 +92,8 @@ export class RevocationStore {
     this.lingerSource = limits.lingerS ?? null;
     this.sweepIntervalMs = limits.sweepIntervalMs ?? 60_000;
     this.mono = limits.mono ?? null;
+    // the two clocks' offset learnt now: a first read after a step would take the step for the offset
+    if (this.mono !== null) this.keepNow();
   }
 
   /**

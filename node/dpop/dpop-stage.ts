@@ -134,6 +134,8 @@ export class DpopStage {
     this.cache = new ReplayCache(d.replay.max_entries, opts.now === undefined ? () => performance.now() : null);
     this.commit(this.prepare(opts.config));
     this.guard = new ReplayGuard(this.cache, opts.sharing?.attach(this.cache) ?? null, d.replay.owner_timeout_ms);
+    // a first sweep now: the cache learns the two clocks' offset at start, not at a first read after a step
+    this.cache.sweep(Math.floor(this.now() / 1000));
     this.sweeper = setInterval(() => this.cache.sweep(Math.floor(this.now() / 1000)), 1_000);
     this.sweeper.unref();
   }
