@@ -41,6 +41,13 @@ describe('RevocationStore under a stepped wall clock', () => {
     expect(s.apply(rec({ kind: 'jti', value: 'j2' }))).toBe('applied'); // before: 'expired'
   });
 
+  it('a step before the store first read its clocks is still seen as a step (regression: taken for the offset)', () => {
+    const clock = { wall: T0 * 1000, mono: 0 };
+    const s = new RevocationStore(() => clock.wall, { mono: () => clock.mono }); // built at boot; nothing read yet
+    clock.wall += 3_600_000;
+    expect(s.apply(rec({ kind: 'jti', value: 'j4' }))).toBe('applied'); // before: 'expired'
+  });
+
   it('stepped back: entries are kept for the step (the longer way), never dropped early', () => {
     const clock = { wall: T0 * 1000, mono: 0 };
     const s = new RevocationStore(() => clock.wall, { mono: () => clock.mono });
