@@ -84,6 +84,8 @@ export class RevocationStore {
   private readonly mono: (() => number) | null;
   /** The least wall − monotonic difference seen, ms: a step back lowers it, a step forward never raises it. */
   private minOffset = Number.POSITIVE_INFINITY;
+  /** Per entry (with a monotonic clock), wall − monotonic ms when it was applied: a full store's fallback sweep (hasRoom). */
+  private readonly appliedOffset = new Map<string, number>();
 
   /** `now`: epoch ms clock (tests inject one); `limits`: bounds (default none). */
   constructor(private readonly now: () => number = Date.now, limits: StoreLimits = {}) {
@@ -92,6 +94,8 @@ export class RevocationStore {
     this.lingerSource = limits.lingerS ?? null;
     this.sweepIntervalMs = limits.sweepIntervalMs ?? 60_000;
     this.mono = limits.mono ?? null;
+    // the two clocks' offset learnt now: a first read after a step would take the step for the offset
+    if (this.mono !== null) this.keepNow();
   }
 
   /**
@@ -126,6 +130,7 @@ export class RevocationStore {
     if ((r.expiresAt + this.lingerS()) * 1000 <= this.keepNow()) return 'expired';
     if (!this.hasRoom(r)) { this.refusedFull++; return 'full'; }
     this.byId.set(r.id, r);
+    if (this.mono !== null) this.appliedOffset.set(r.id, this.now() - this.mono());
     this.bytes += revocationBytes(r);
     const key = r.issuer === null ? r.value : r.issuer + SEP + r.value;
     if (isCutKind(r.kind)) {
@@ -158,6 +163,13 @@ export class RevocationStore {
     if (now - this.forcedSweepAt < 1_000) return false;
     this.forcedSweepAt = now;
     this.sweep();
+    if (fits()) return true;
+    // still full: entries expired by the wall clock and by the monotonic clock counted from their own apply go too.
+    // The held-back clock (keepNow) lags the wall for the rest of the run after a lasting step forward (a suspend,
+    // NTP correcting a clock that was behind): before, a store filled with entries applied since then refused every
+    // new revocation (507; a member fed by the bus failed closed) for the length of the step. An entry applied
+    // before a step forward that is later undone is not one of them: its monotonic life is still running.
+    if (this.mono !== null) this.sweepBy(this.now() / 1000 - this.lingerS(), this.mono() / 1000 - this.lingerS());
     return fits();
   }
 
@@ -216,11 +228,21 @@ export class RevocationStore {
 
   /** Drop every entry whose `expiresAt` has passed by the linger (`lingerS()`); returns how many went. */
   sweep(): number {
-    const nowS = this.keepNow() / 1000 - this.lingerS();
+    return this.sweepBy(this.keepNow() / 1000 - this.lingerS());
+  }
+
+  /**
+   * Drop every entry whose `expiresAt` is at or before `nowS` (epoch s); returns how many went. `monoS`
+   * (monotonic s, less the linger): only exact entries also expired by it, counted from their apply (appliedOffset).
+   */
+  private sweepBy(nowS: number, monoS?: number): number {
     let n = 0;
     for (const [id, r] of this.byId) {
       if (r.expiresAt > nowS) continue;
+      // the fallback leaves cuts (sub, client_id, sub_without_sid) alone: one merges the records under its key, some may still be live
+      if (monoS !== undefined && (isCutKind(r.kind) || r.expiresAt > monoS + (this.appliedOffset.get(id) ?? Number.POSITIVE_INFINITY) / 1000)) continue;
       this.byId.delete(id);
+      this.appliedOffset.delete(id);
       this.bytes -= revocationBytes(r);
       n++;
       const key = r.issuer === null ? r.value : r.issuer + SEP + r.value;

@@ -130,9 +130,12 @@ export class DpopStage {
     this.now = opts.now ?? Date.now;
     this.env = opts.env ?? process.env;
     const d = opts.config.dpop;
-    this.cache = new ReplayCache(d.replay.max_entries);
+    // the monotonic clock with the real wall clock only: a test that moves `now` by hand moves no monotonic clock
+    this.cache = new ReplayCache(d.replay.max_entries, opts.now === undefined ? () => performance.now() : null);
     this.commit(this.prepare(opts.config));
     this.guard = new ReplayGuard(this.cache, opts.sharing?.attach(this.cache) ?? null, d.replay.owner_timeout_ms);
+    // a first sweep now: the cache learns the two clocks' offset at start, not at a first read after a step
+    this.cache.sweep(Math.floor(this.now() / 1000));
     this.sweeper = setInterval(() => this.cache.sweep(Math.floor(this.now() / 1000)), 1_000);
     this.sweeper.unref();
   }

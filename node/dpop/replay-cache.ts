@@ -38,7 +38,24 @@ export class ReplayCache implements ReplayClaims {
   private floor = 0;
   private readonly counters: ReplayCacheStats = { entries: 0, replayed: 0, too_old: 0, evicted_live: 0 };
 
-  constructor(private maxEntries: number) {}
+  /** The least wall − monotonic difference seen, s: a step back lowers it, a step forward never raises it. */
+  private minOffset = Infinity;
+
+  /**
+   * `mono`: the monotonic clock, ms (the stage passes performance.now; default none). Given, a sweep drops an
+   * entry only once the monotonic clock says it expired too: a wall clock stepped forward then back raises no
+   * floor over every fresh proof (before, proofs recorded during an hour's step forward were swept there, and
+   * their expiry, an hour ahead of the real time, refused every client's fresh proofs for that hour after the step back).
+   */
+  constructor(private maxEntries: number, private readonly mono: (() => number) | null = null) {}
+
+  /** `nowS` held back to the monotonic clock's reckoning of it (the least offset seen), epoch s. */
+  private heldS(nowS: number): number {
+    if (this.mono === null) return nowS;
+    const m = this.mono() / 1000;
+    if (nowS - m < this.minOffset) this.minOffset = nowS - m;
+    return m + this.minOffset;
+  }
 
   /** The widest iat window of any route, s (each commit): tells a proof dated ahead by its expiry. */
   setWindow(windowS: number): void {
@@ -110,15 +127,22 @@ export class ReplayCache implements ReplayClaims {
    * expired at: a wall clock stepped back later (NTP, a VM resumed) puts a forgotten proof's iat back
    * inside the window, and the floor still refuses it (a fresh proof expires after now: untouched).
    */
-  sweep(nowS: number, budget = Infinity): void {
+  sweep(wallS: number, budget = Infinity): void {
+    // the monotonic clock is read by the periodic sweep (so the offset is known before any step), and by a
+    // claim's few-entry sweep only once the wall says the oldest entry expired: most claims read no clock
+    let nowS = budget === Infinity ? this.heldS(wallS) : NaN;
     let b = budget;
     for (const [k, exp] of this.entries) {
-      if (b-- <= 0 || exp >= nowS) break;
+      if (b-- <= 0 || exp >= wallS) break;
+      if (nowS !== nowS) nowS = this.heldS(wallS);
+      if (exp >= nowS) break;
       this.entries.delete(k);
       if (exp > this.floor) this.floor = exp;
     }
     for (const [k, exp] of this.ahead) {
-      if (budget-- <= 0 || exp >= nowS) return;
+      if (budget-- <= 0 || exp >= wallS) return;
+      if (nowS !== nowS) nowS = this.heldS(wallS);
+      if (exp >= nowS) return;
       this.ahead.delete(k);
       if (exp > this.floor) this.floor = exp;
     }

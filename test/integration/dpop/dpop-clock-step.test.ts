@@ -58,4 +58,18 @@ describe('DPoP replay memory under a stepped wall clock', () => {
     await waitFor('the next epoch second', () => Math.floor(Date.now() / 1000) > second, 2_000);
     expect(await send(token, await proof(client, { htu: url, token })), 'a fresh proof').toBe(200);
   }, 60_000);
+
+  it('stepped an hour forward, then back: fresh proofs pass at once (before: 401 dpop.replay_too_old for the hour)', async () => {
+    const url = `${proxy.url}/api/orders`;
+    const send = async (token: string, p: string): Promise<number> => (await call(url, { headers: { authorization: `DPoP ${token}`, dpop: p } })).status;
+    const client = await clientKey('ES256');
+    const token = await as.issueJwt({ cnf: { jkt: client.jkt } }, { ttlSeconds: 7_200 }); // live at both clocks
+    // a bad NTP source steps the proxy an hour forward, and the client with it: its proofs pass, dated by that clock
+    clock.step(3_600);
+    expect(await send(token, await proof(client, { htu: url, token, iat: Math.floor(Date.now() / 1000) + 3_600 }))).toBe(200);
+    clock.step(3_700); // past that proof's window by the wall clock: each claim sweeps what the wall says expired
+    for (let i = 0; i < 3; i++) expect(await send(token, await proof(client, { htu: url, token, iat: Math.floor(Date.now() / 1000) + 3_700 }))).toBe(200);
+    clock.step(0); // NTP steps back
+    expect(await send(token, await proof(client, { htu: url, token })), 'a fresh proof after the step back').toBe(200);
+  }, 60_000);
 });

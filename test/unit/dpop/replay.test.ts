@@ -88,6 +88,30 @@ describe('ReplayCache', () => {
     expect(c.claim(key(1), 160, 61)).toBe('too_old');
     expect(c.claim(key(2), 221, 161)).toBe('fresh'); // a fresh proof is untouched
   });
+
+  it('the wall clock stepped an hour forward, then back: fresh proofs are accepted at once (regression: refused for the hour)', () => {
+    const T = 1_700_000_000;
+    const clock = { wall: T, mono: 0 }; // s
+    const c = new ReplayCache(100, () => clock.mono * 1000);
+    c.setWindow(300);
+    c.sweep(clock.wall); // the periodic sweep at boot
+    clock.wall += 3_600; // a bad NTP source steps the proxy, and the clients that follow it, an hour forward
+    clock.mono += 1;
+    expect(c.claim(key(1), clock.wall + 300, clock.wall)).toBe('fresh'); // a proof dated by the stepped clock
+    clock.wall += 301;
+    clock.mono += 301;
+    c.sweep(clock.wall); // the wall says it expired; the monotonic clock says 301 s of its hour-ahead life passed
+    clock.wall -= 3_600; // NTP steps back
+    clock.mono += 1;
+    // before: 'too_old' — the sweep had raised the floor to its expiry, an hour past every fresh proof's
+    expect(c.claim(key(2), clock.wall + 300, clock.wall)).toBe('fresh');
+    expect(c.has(key(1), clock.wall)).toBe(true); // not forgotten either: still refused as a replay once its iat is in the window
+    // it goes once both clocks say so
+    clock.wall += 3_600;
+    clock.mono += 3_600;
+    c.sweep(clock.wall);
+    expect(c.has(key(1), clock.wall)).toBe(false);
+  });
 });
 
 function fakePeers(over: Partial<ReplayPeers> = {}): ReplayPeers & { announced: string[]; suspected: string[] } {

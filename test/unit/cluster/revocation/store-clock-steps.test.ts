@@ -41,6 +41,13 @@ describe('RevocationStore under a stepped wall clock', () => {
     expect(s.apply(rec({ kind: 'jti', value: 'j2' }))).toBe('applied'); // before: 'expired'
   });
 
+  it('a step before the store first read its clocks is still seen as a step (regression: taken for the offset)', () => {
+    const clock = { wall: T0 * 1000, mono: 0 };
+    const s = new RevocationStore(() => clock.wall, { mono: () => clock.mono }); // built at boot; nothing read yet
+    clock.wall += 3_600_000;
+    expect(s.apply(rec({ kind: 'jti', value: 'j4' }))).toBe('applied'); // before: 'expired'
+  });
+
   it('stepped back: entries are kept for the step (the longer way), never dropped early', () => {
     const clock = { wall: T0 * 1000, mono: 0 };
     const s = new RevocationStore(() => clock.wall, { mono: () => clock.mono });
@@ -49,5 +56,21 @@ describe('RevocationStore under a stepped wall clock', () => {
     clock.mono += 721_000; // past expiry + linger in real time, but the wall clock says an hour before
     expect(s.sweep()).toBe(0);
     expect(s.isRevoked({ tokenHash: 'f'.repeat(64), jti: 'j3' })).toBe(true);
+  });
+
+  it('after a lasting step forward (a suspend, NTP correcting a clock that was behind) a full store still takes new revocations', () => {
+    const clock = { wall: T0 * 1000, mono: 0 };
+    const s = new RevocationStore(() => clock.wall, { mono: () => clock.mono, maxEntries: 2 });
+    s.sweep(); // the store has read its clocks at boot
+    clock.wall += 86_400_000; // the wall clock steps a day forward and stays there (the monotonic clock did not count it)
+    const day = T0 + 86_400;
+    expect(s.apply(rec({ kind: 'jti', value: 'a', expiresAt: day + 600 }))).toBe('applied');
+    expect(s.apply(rec({ kind: 'jti', value: 'b', expiresAt: day + 600 }))).toBe('applied');
+    // both clocks move on past expiry + linger: every token the two entries match has expired by either clock
+    clock.wall += 721_000;
+    clock.mono += 721_000;
+    // before: 'full' (507) for a day — the held-back clock still read the day before
+    expect(s.apply(rec({ kind: 'jti', value: 'c', expiresAt: day + 3_600 }))).toBe('applied');
+    expect(s.isRevoked({ tokenHash: 'f'.repeat(64), jti: 'c' })).toBe(true);
   });
 });
