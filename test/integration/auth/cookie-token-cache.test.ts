@@ -4,7 +4,8 @@
 // by its Last-Modified) could be stored and handed to the next user. The proxy marks such answers
 // `Cache-Control: private` unless the upstream allowed sharing as §3.5 reads it. Both front doors.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import type { ClientHttp2Session, IncomingHttpHeaders } from 'node:http2';
+import type { ClientHttp2Session } from 'node:http2';
+import { directives } from '../../helpers/cache-control.js';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startProxy, baseConfig, ADMIN_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { h2Connect, h2Request, http2PortOf } from '../../helpers/h2-client.js';
@@ -53,13 +54,6 @@ afterAll(async () => {
   await proxy?.stop();
   await Promise.all([as?.close(), upstream?.close()]);
 });
-
-/** Every Cache-Control directive of a response, however many lines carried them. */
-function directives(headers: Record<string, string | string[] | undefined> | IncomingHttpHeaders): string[] {
-  const v = headers['cache-control'];
-  const lines = v === undefined ? [] : Array.isArray(v) ? v : [v];
-  return lines.flatMap((l) => l.split(',').map((d) => d.trim().toLowerCase())).filter((d) => d !== '');
-}
 
 describe('Cache-Control: private on answers to cookie and token-header requests (RFC 9111 §3.5 extended)', () => {
   it('HTTP/1.1: a cookie token, an upstream answer without Cache-Control → private to the client', async () => {

@@ -3,7 +3,8 @@
 // holds a credential. Checked on both front doors (uWS HTTP/1.1 and the HTTP/2 listener), against an
 // upstream that marks its answers `public`; a header token leaves the upstream's Cache-Control alone.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import type { ClientHttp2Session, IncomingHttpHeaders } from 'node:http2';
+import type { ClientHttp2Session } from 'node:http2';
+import { directives } from '../../helpers/cache-control.js';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startProxy, baseConfig, ADMIN_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { h2Connect, h2Request, http2PortOf } from '../../helpers/h2-client.js';
@@ -35,13 +36,6 @@ afterAll(async () => {
   await proxy?.stop();
   await Promise.all([as?.close(), upstream?.close()]);
 });
-
-/** Every Cache-Control directive of a response, however many lines carried them. */
-function directives(headers: Record<string, string | string[] | undefined> | IncomingHttpHeaders): string[] {
-  const v = headers['cache-control'];
-  const lines = v === undefined ? [] : Array.isArray(v) ? v : [v];
-  return lines.flatMap((l) => l.split(',').map((d) => d.trim().toLowerCase())).filter((d) => d !== '');
-}
 
 describe('Cache-Control: private on answers to query-token requests (RFC 6750 §2.3)', () => {
   it('HTTP/1.1: a query token → the answer is private to the client; the upstream\'s own directives still pass', async () => {
