@@ -1,5 +1,6 @@
 // Which tokens are no access tokens by their claims (an OpenID Connect ID token, a Keycloak refresh
-// token): one rule for JWTs (node/jwt/token-rules.ts) and introspection answers (node/introspection).
+// token, a logout token or security event): one rule for JWTs (node/jwt/token-rules.ts) and
+// introspection answers (node/introspection).
 
 /** Keycloak's own `typ` claim values of tokens that are not access tokens (its access tokens say `Bearer`). */
 const OTHER_KIND_CLAIM = new Set(['id', 'refresh', 'offline', 'logout']);
@@ -13,10 +14,13 @@ const ACCESS_USE = new Set(['access', 'access_token']);
  * Keycloak types its tokens in a `typ` claim, Cognito and Hydra in `token_use` (any case). Without
  * `require_typ: at+jwt` an ID token typed `JWT` whose `aud` (the client) is also an API audience would
  * otherwise pass (RFC 9068 §4, RFC 8725 §3.11); an introspection endpoint searches past the
- * `token_type_hint` (RFC 7662 §2.1) and says `active` for a refresh or ID token too.
+ * `token_type_hint` (RFC 7662 §2.1) and says `active` for a refresh or ID token too. An `events` claim
+ * makes a Security Event Token (RFC 8417 §2.2, §4.3) — a back-channel logout token (OIDC Back-Channel
+ * Logout §2.4) is one — whose `sub`, `aud` and `exp` an access-token check would otherwise take: typed
+ * `JWT` or untyped, as OPs before `logout+jwt` send them, it passed wherever its `aud` was an audience.
  */
 export function notAnAccessToken(p: Readonly<Record<string, unknown>>): boolean {
-  if (p.at_hash !== undefined || p.c_hash !== undefined || p.s_hash !== undefined) return true;
+  if (p.at_hash !== undefined || p.c_hash !== undefined || p.s_hash !== undefined || p.events !== undefined) return true;
   const typ = p.typ;
   if (typeof typ === 'string' && OTHER_KIND_CLAIM.has(typ.toLowerCase())) return true;
   const use = p.token_use;

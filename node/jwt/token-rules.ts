@@ -1,6 +1,6 @@
 // The RFC 8725 / RFC 9068 rules applied to a parsed token: header (alg allowlist,
 // crit, typ), key selection (kid as a map key only, alg consistent with the key)
-// and claims (iss, no ID-token claims, aud, exp, nbf, iat, lifetime). Pure functions, shared by the
+// and claims (iss, no ID-token or event claims, aud, exp, nbf, iat, lifetime). Pure functions, shared by the
 // main thread (cheap pre-checks before the pool) and the worker (authoritative).
 import type { JWK } from 'jose';
 import { identityClaimsMalformed, notAnAccessToken } from '../contracts/index.js';
@@ -115,7 +115,7 @@ function isNumericDate(v: unknown): v is number {
 /** Claims rules at `now` (seconds); skew widens exp/nbf/iat, never the lifetime limit. */
 export function checkClaims(p: Record<string, unknown>, policy: IssuerPolicy, now: number): RuleFailure | null {
   if (p.iss !== policy.issuer) return fail('wrong_issuer', 'token issuer does not match');
-  if (notAnAccessToken(p)) return fail('bad_typ', 'token carries ID token claims (at_hash, c_hash, s_hash or typ)');
+  if (notAnAccessToken(p)) return fail('bad_typ', 'token carries ID token or event claims (at_hash, c_hash, s_hash, events, typ or token_use)');
   if (identityClaimsMalformed(p)) return fail('malformed', 'token sub, jti, client_id, azp, cid, appid or sid is not a string, has whitespace at an end or a control character, its client claims name two different clients, or portcullis_src is malformed');
   const aud = p.aud;
   if (typeof aud === 'string') {

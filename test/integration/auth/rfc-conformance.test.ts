@@ -123,6 +123,7 @@ describe('introspection answers: an ID token and an iat in the future are refuse
     ['Keycloak typ ID', { typ: 'ID' }],
     ['Keycloak typ Refresh', { typ: 'Refresh' }],
     ['Ory Hydra token_use refresh_token (RFC 7662 §2.1: the AS searches past token_type_hint)', { token_use: 'refresh_token' }],
+    ['an events claim (a back-channel logout token or SET the AS calls active)', { events: { 'http://schemas.openid.net/event/backchannel-logout': {} }, sid: 's-1' }],
   ])('an active answer with %s → 401 invalid_token "not an access token", nothing forwarded', async (_name, extra) => {
     const r = await notForwarded(() => echo.requests, () => getP(answering(extra)));
     expectBearerError(r, 401, 'invalid_token');

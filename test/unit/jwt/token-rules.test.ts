@@ -42,6 +42,8 @@ describe('checkClaims', () => {
     ['Cognito token_use id', { token_use: 'id' }, 'bad_typ'],
     ['Hydra token_use refresh_token', { token_use: 'refresh_token' }, 'bad_typ'],
     ['token_use not a string', { token_use: ['access'] }, 'bad_typ'],
+    ['a back-channel logout token: events', { events: { 'http://schemas.openid.net/event/backchannel-logout': {} }, sid: 's1' }, 'bad_typ'],
+    ['a SET: events, whatever its value', { events: null }, 'bad_typ'],
   ])('%s → %s', (_n, patch, code) => {
     const claims: Record<string, unknown> = { ...good, ...patch };
     for (const k of Object.keys(claims)) if (claims[k] === undefined) delete claims[k];
