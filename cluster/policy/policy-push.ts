@@ -30,6 +30,12 @@ export interface PushOptions {
   readonly base?: number;
   /** Publish even when `base` is stale or another push wins the race (then re-read and retry). */
   readonly force?: boolean;
+  /**
+   * The highest version members are known to run (their sealed heartbeats, a member's own); default 0. The next
+   * number is past it too: a bucket emptied under them (purged, its values expired, deleted and created again)
+   * numbers from 0, and a version not newer than theirs is one every running member ignores.
+   */
+  readonly floor?: number;
 }
 
 /**
@@ -57,9 +63,10 @@ export async function pushPolicy(store: PolicyStore, auth: BusAuth | null, polic
   for (let attempt = 0; ; attempt++) {
     const cur = await latestVersion(store, auth);
     if (opts.base !== undefined && opts.base !== cur.version && opts.force !== true) throw new StalePolicyBase(opts.base, cur.version);
+    const past = Math.max(cur.highest, opts.floor ?? 0);
     // a key holder's entry numbered 2^53 − 1: the next number is no safe integer, and every member would ignore it as corrupt
-    if (!Number.isSafeInteger(cur.highest + 1)) throw new Error(`no version number is left after ${cur.highest}, the newest authentic version in the bucket (written with the bus key, not by a push): delete the bucket, remove the members' state files and restart them (README: Cluster policy)`);
-    const entry = newEntry(policy, cur.highest + 1, cur.version, opts.by);
+    if (!Number.isSafeInteger(past + 1)) throw new Error(`no version number is left after ${past}, the newest authentic version in the bucket or run by a member (written with the bus key, not by a push): delete the bucket, remove the members' state files and restart them (README: Cluster policy)`);
+    const entry = newEntry(policy, past + 1, cur.version, opts.by);
     const bytes = sealEntry(entry, store.bucket, auth);
     if (bytes.byteLength > MAX_ENTRY_BYTES) throw new Error(`the policy is too large for the bus: ${bytes.byteLength} bytes compressed, at most ${MAX_ENTRY_BYTES}`);
     try {
