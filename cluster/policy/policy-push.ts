@@ -73,7 +73,22 @@ export async function pushPolicy(store: PolicyStore, auth: BusAuth | null, polic
       await store.write(bytes, cur.revision);
       return entry;
     } catch (err) {
-      if (!(err instanceof PolicyConflict) || opts.force !== true || attempt >= 4) throw err;
+      if (!(err instanceof PolicyConflict)) throw err;
+      if (opts.force !== true || attempt >= 4) throw await lostTo(store, auth, err, cur.version);
     }
+  }
+}
+
+/**
+ * The race lost, in words naming the version that won (read again; the bare conflict when that read fails). Before,
+ * "another push won" alone: the operator had to go and find which version, and whether it was their own retried push.
+ */
+async function lostTo(store: PolicyStore, auth: BusAuth | null, err: PolicyConflict, base: number): Promise<PolicyConflict> {
+  try {
+    const now = await latestVersion(store, auth);
+    if (now.entry === null) return err;
+    return new PolicyConflict(`another push won: version ${now.entry.version} (digest ${now.entry.digest.slice(0, 12)}) was written after version ${base}, which this push was based on; nothing of this push was published — look at version ${now.entry.version} and push again if yours is still wanted`, err.by);
+  } catch {
+    return err;
   }
 }
