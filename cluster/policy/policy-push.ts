@@ -22,6 +22,8 @@ export function staleBaseMessage(base: number, latest: number, seeIt: string, fo
 
 /** Largest sealed entry the default NATS max_payload (1 MiB) carries, bytes. */
 export const MAX_ENTRY_BYTES = 1024 * 1024 - 4096;
+/** Bytes of a message's max_payload left for its headers (the compare-and-set and de-duplication headers). */
+const HEADER_ROOM = 4096;
 
 export interface PushOptions {
   /** Recorded as `pushedBy`. */
@@ -68,7 +70,10 @@ export async function pushPolicy(store: PolicyStore, auth: BusAuth | null, polic
     if (!Number.isSafeInteger(past + 1)) throw new Error(`no version number is left after ${past}, the newest authentic version in the bucket or run by a member (written with the bus key, not by a push): delete the bucket, remove the members' state files and restart them (README: Cluster policy)`);
     const entry = newEntry(policy, past + 1, cur.version, opts.by);
     const bytes = sealEntry(entry, store.bucket, auth);
-    if (bytes.byteLength > MAX_ENTRY_BYTES) throw new Error(`the policy is too large for the bus: ${bytes.byteLength} bytes compressed, at most ${MAX_ENTRY_BYTES}`);
+    // a server's max_payload below the default: before, nats.js's bare `MAX_PAYLOAD_EXCEEDED`
+    const server = store.maxPayload();
+    const limit = server === null ? MAX_ENTRY_BYTES : Math.min(MAX_ENTRY_BYTES, server - HEADER_ROOM);
+    if (bytes.byteLength > limit) throw new Error(`the policy is too large for the bus: ${bytes.byteLength} bytes compressed, at most ${limit}${limit < MAX_ENTRY_BYTES ? ` (the NATS server's max_payload is ${server} bytes, less the message headers)` : ''}; nothing published`);
     try {
       await store.write(bytes, cur.revision);
       return entry;
