@@ -4,7 +4,7 @@
 import { hostname, userInfo } from 'node:os';
 import { connect, type NatsConnection } from 'nats';
 import { formatProblems, openWriter, readConfigText, splitDocument, validateLocal, type Config } from '../../node/config/index.js';
-import { collectMemberStatus, latestVersion, noAnswerYet, openEntry, parseYaml, PolicyConflict, PolicyStore, policyBucket, preparePolicy, pushPolicy, StalePolicyBase, type PolicyEntry } from '../policy/index.js';
+import { collectMemberStatus, latestVersion, listenForPeers, noAnswerYet, peerWaitMs, openEntry, parseYaml, PolicyConflict, PolicyStore, policyBucket, preparePolicy, pushPolicy, StalePolicyBase, type PolicyEntry } from '../policy/index.js';
 import { busAuthFrom, type BusAuth } from '../protocol/index.js';
 import { clusterSettings } from '../revocation/index.js';
 import { jsErrorText, natsConnectionOptions, noJetStream, noJetStreamMessage, shownServers, StreamNoLeader } from '../transport/index.js';
@@ -168,8 +168,13 @@ async function policyCommand(argv: string[], usage: string): Promise<void> {
       if (!prepared.ok) die(`invalid policy: ${prepared.errors.length} error(s), nothing published\n${formatProblems(prepared.errors)}`, 2);
       const ctx = await c.connect();
       try {
-        const e = await pushPolicy(ctx.store, ctx.auth, prepared.policy, { by: values.by ?? defaultBy(), ...(base === undefined ? {} : { base }), force: values.force === true });
+        // an empty bucket — the first push, or emptied under running members (purged, expired, created again): before,
+        // "pushed version 1", which every member running a higher one ignored; their sealed heartbeats set the floor
+        const empty = (await latestVersion(ctx.store, ctx.auth)).highest === 0;
+        const floor = empty ? (await listenForPeers(ctx.nc, ctx.prefix, ctx.auth, peerWaitMs(ctx.config.cluster.heartbeat_ms)))?.version ?? 0 : 0;
+        const e = await pushPolicy(ctx.store, ctx.auth, prepared.policy, { by: values.by ?? defaultBy(), ...(base === undefined ? {} : { base }), force: values.force === true, floor });
         out(`pushed version ${e.version} (digest ${short(e.digest)}, based on ${e.basedOn}, by ${e.pushedBy})`);
+        if (floor > 0) warn(`note: the bucket held no version, but members run version ${floor} (their heartbeats): numbered past it — was the bucket purged, its values expired, or deleted and created again?`);
         // the push "succeeded" and the instances run with this file kept their own policy: say so (published all the same,
         // for the members with source: cluster; exit 0)
         if (ctx.config.cluster.policy.source === 'file') warn(`warning: ${values.config} has cluster.policy.source: file — an instance started with it reads the policy from its own file and does not apply version ${e.version}; only members with cluster.policy.source: cluster take pushed versions (portcullis policy status lists them)`);

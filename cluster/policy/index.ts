@@ -10,4 +10,5 @@ export { collectMemberStatus, type MemberPolicyRow } from './policy-status.js';
 export { policyAdminRoutes } from './policy-admin.js';
 export { combinedText, policyRoutes, reloadLocalPart, waitForPolicy, withLocalPartNow, withPolicyReadiness } from './policy-serve.js';
 export { readClusterPolicyConfig } from './policy-local-config.js';
+export { listenForPeers, peerWaitMs } from './policy-start-floor.js';
 export { filePolicyRoutes, localPolicyRoutes, type LocalApply } from './policy-local.js';

@@ -41,8 +41,10 @@ export function policyAdminRoutes(watcher: PolicyWatcher, memberId: string, peer
       if (!parsed.ok) return { status: 422, body: { pushed: false, errors: parsed.errors } };
       const p = preparePolicy(watcher.localRaw, parsed.raw);
       if (!p.ok) return { status: 422, body: { pushed: false, errors: p.errors } };
+      // past every version this member and its peers run: after the bucket was emptied under them it numbers from 0
+      const floor = Math.max(0, ...membersOf(watcher, peers).map((m) => (Number.isSafeInteger(m.version) ? m.version as number : 0)));
       try {
-        const e = await watcher.push(p.policy as Record<string, unknown>, { by: `admin-api@${memberId}`, ...(baseText === null ? {} : { base: Number(baseText) }), force: forceText === '1' });
+        const e = await watcher.push(p.policy as Record<string, unknown>, { by: `admin-api@${memberId}`, ...(baseText === null ? {} : { base: Number(baseText) }), force: forceText === '1', floor });
         return { status: 200, body: { pushed: true, version: e.version, digest: e.digest, based_on: e.basedOn } };
       } catch (err) {
         if (err instanceof StalePolicyBase) return { status: 409, body: { pushed: false, error: 'conflict', message: staleBaseMessage(err.base, err.latest, 'GET /policy', '?force=1') } };

@@ -22,6 +22,8 @@ export function staleBaseMessage(base: number, latest: number, seeIt: string, fo
 
 /** Largest sealed entry the default NATS max_payload (1 MiB) carries, bytes. */
 export const MAX_ENTRY_BYTES = 1024 * 1024 - 4096;
+/** Bytes of a message's max_payload left for its headers (the compare-and-set and de-duplication headers). */
+const HEADER_ROOM = 4096;
 
 export interface PushOptions {
   /** Recorded as `pushedBy`. */
@@ -30,6 +32,12 @@ export interface PushOptions {
   readonly base?: number;
   /** Publish even when `base` is stale or another push wins the race (then re-read and retry). */
   readonly force?: boolean;
+  /**
+   * The highest version members are known to run (their sealed heartbeats, a member's own); default 0. The next
+   * number is past it too: a bucket emptied under them (purged, its values expired, deleted and created again)
+   * numbers from 0, and a version not newer than theirs is one every running member ignores.
+   */
+  readonly floor?: number;
 }
 
 /**
@@ -57,16 +65,35 @@ export async function pushPolicy(store: PolicyStore, auth: BusAuth | null, polic
   for (let attempt = 0; ; attempt++) {
     const cur = await latestVersion(store, auth);
     if (opts.base !== undefined && opts.base !== cur.version && opts.force !== true) throw new StalePolicyBase(opts.base, cur.version);
+    const past = Math.max(cur.highest, opts.floor ?? 0);
     // a key holder's entry numbered 2^53 − 1: the next number is no safe integer, and every member would ignore it as corrupt
-    if (!Number.isSafeInteger(cur.highest + 1)) throw new Error(`no version number is left after ${cur.highest}, the newest authentic version in the bucket (written with the bus key, not by a push): delete the bucket, remove the members' state files and restart them (README: Cluster policy)`);
-    const entry = newEntry(policy, cur.highest + 1, cur.version, opts.by);
+    if (!Number.isSafeInteger(past + 1)) throw new Error(`no version number is left after ${past}, the newest authentic version in the bucket or run by a member (written with the bus key, not by a push): delete the bucket, remove the members' state files and restart them (README: Cluster policy)`);
+    const entry = newEntry(policy, past + 1, cur.version, opts.by);
     const bytes = sealEntry(entry, store.bucket, auth);
-    if (bytes.byteLength > MAX_ENTRY_BYTES) throw new Error(`the policy is too large for the bus: ${bytes.byteLength} bytes compressed, at most ${MAX_ENTRY_BYTES}`);
+    // a server's max_payload below the default: before, nats.js's bare `MAX_PAYLOAD_EXCEEDED`
+    const server = store.maxPayload();
+    const limit = server === null ? MAX_ENTRY_BYTES : Math.min(MAX_ENTRY_BYTES, server - HEADER_ROOM);
+    if (bytes.byteLength > limit) throw new Error(`the policy is too large for the bus: ${bytes.byteLength} bytes compressed, at most ${limit}${limit < MAX_ENTRY_BYTES ? ` (the NATS server's max_payload is ${server} bytes, less the message headers)` : ''}; nothing published`);
     try {
       await store.write(bytes, cur.revision);
       return entry;
     } catch (err) {
-      if (!(err instanceof PolicyConflict) || opts.force !== true || attempt >= 4) throw err;
+      if (!(err instanceof PolicyConflict)) throw err;
+      if (opts.force !== true || attempt >= 4) throw await lostTo(store, auth, err, cur.version);
     }
+  }
+}
+
+/**
+ * The race lost, in words naming the version that won (read again; the bare conflict when that read fails). Before,
+ * "another push won" alone: the operator had to go and find which version, and whether it was their own retried push.
+ */
+async function lostTo(store: PolicyStore, auth: BusAuth | null, err: PolicyConflict, base: number): Promise<PolicyConflict> {
+  try {
+    const now = await latestVersion(store, auth);
+    if (now.entry === null) return err;
+    return new PolicyConflict(`another push won: version ${now.entry.version} (digest ${now.entry.digest.slice(0, 12)}) was written after version ${base}, which this push was based on; nothing of this push was published — look at version ${now.entry.version} and push again if yours is still wanted`, err.by);
+  } catch {
+    return err;
   }
 }

@@ -85,6 +85,12 @@ export class PolicyStore {
     return jsm;
   }
 
+  /** The largest message the connected NATS server takes (its `max_payload`), bytes; null before it said. */
+  maxPayload(): number | null {
+    const m = this.nc.info?.max_payload;
+    return typeof m === 'number' && m > 0 ? m : null;
+  }
+
   /** Bind to the bucket, creating it when missing (falls back to 1 replica when 3 cannot be placed). */
   static async open(nc: NatsConnection, opts: PolicyStoreOptions): Promise<PolicyStore> {
     // leader reads: no account-info check at open (only JetStream's meta leader answers it)

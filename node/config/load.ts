@@ -8,6 +8,7 @@ import { proxyOwnedHeaderProblem } from './proxy-owned-headers.js';
 import { checkClientCertRoutes } from './client-cert-schema.js';
 import { checkEnvironment, secretFields, type Environment } from './env-check.js';
 import { localSecretProblems } from './local-secrets.js';
+import { ownAdminTargetProblems } from './own-admin-target.js';
 import { configSchema, type Config } from './schema.js';
 import { quotedName, shownName } from './shown-value.js';
 import { defaultRouteIssuers, routeIssuers } from './route-issuers.js';
@@ -211,6 +212,7 @@ export function crossCheck(cfg: Config): ConfigProblem[] {
   errors.push(...checkS2sConfig(cfg));
   errors.push(...checkClientCertRoutes(cfg));
   errors.push(...localSecretProblems(secretFields(cfg)));
+  errors.push(...ownAdminTargetProblems(cfg));
   return errors;
 }
 

@@ -1,0 +1,69 @@
+// Upstream targets the policy may not name: the instance's own admin listener (its local part's `admin.listen`).
+// Routed there, every client of the proxy port reached the admin API, whose token the local part may keep short
+// because only this host reaches it (env-check.ts). Decided from the addresses written; names are not resolved.
+import { isIP } from 'node:net';
+import { networkInterfaces } from 'node:os';
+import type { ConfigProblem } from './problem.js';
+
+/** The parts of a config this check reads (a lenient shape: crossCheck also runs on schema-invalid documents). */
+interface Shape {
+  readonly admin: { readonly listen: { readonly host?: string; readonly port: number } };
+  readonly upstreams: Readonly<Record<string, { readonly targets?: readonly unknown[] } | undefined>>;
+}
+
+/** An IPv4-mapped IPv6 address as the URL parser writes it (`::ffff:7f00:1`) back to dotted IPv4; others unchanged. */
+function unmapped(host: string): string {
+  const m = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(host);
+  if (m === null) return host.startsWith('::ffff:') && isIP(host.slice(7)) === 4 ? host.slice(7) : host;
+  const hi = parseInt(m[1]!, 16);
+  const lo = parseInt(m[2]!, 16);
+  return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
+}
+
+/** A host as compared here: lower case, without IPv6 brackets or a trailing dot, IPv4-mapped IPv6 as IPv4. */
+const norm = (host: string): string => unmapped(host.replace(/^\[|\]$/g, '').replace(/\.$/, '').toLowerCase());
+
+const WILDCARD = new Set(['0.0.0.0', '::']);
+
+/** Hosts that reach this host's own sockets whatever the admin listener's address: loopback, `localhost`, the unspecified address. */
+function thisHost(h: string): boolean {
+  return h === 'localhost' || h.endsWith('.localhost') || h === '::1' || WILDCARD.has(h) || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
+}
+
+/** Addresses of this host's interfaces (for an admin listener on 0.0.0.0 / ::); empty when the OS will not say. */
+function interfaceAddresses(): Set<string> {
+  const out = new Set<string>();
+  try {
+    for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) out.add(norm(a.address.replace(/%.*$/, '')));
+  } catch { /* no interface list (a sandbox): the written addresses above still count */ }
+  return out;
+}
+
+/**
+ * Every upstream target that names this instance's admin listener: its port (explicit, or 80/443 by scheme) and a
+ * host that reaches it — loopback, `localhost`, 0.0.0.0/::, the admin listener's own host, or with the admin on a
+ * wildcard any address of this host's interfaces. Empty when the admin port is 0 (chosen when bound: not known here).
+ */
+export function ownAdminTargetProblems(cfg: Shape): ConfigProblem[] {
+  const port = cfg.admin.listen.port;
+  if (!Number.isInteger(port) || port <= 0) return [];
+  const adminHost = norm(cfg.admin.listen.host ?? '127.0.0.1');
+  let local: Set<string> | null = null;
+  const out: ConfigProblem[] = [];
+  for (const [name, u] of Object.entries(cfg.upstreams ?? {})) {
+    const targets = Array.isArray(u?.targets) ? u.targets : [];
+    targets.forEach((t, i) => {
+      if (typeof t !== 'string') return;
+      let url: URL;
+      try { url = new URL(t); } catch { return; }
+      const tPort = url.port === '' ? (url.protocol === 'https:' ? 443 : 80) : Number(url.port);
+      if (tPort !== port) return;
+      const h = norm(url.hostname);
+      let reaches = thisHost(h) || h === adminHost;
+      if (!reaches && WILDCARD.has(adminHost)) reaches = (local ??= interfaceAddresses()).has(h);
+      if (!reaches) return;
+      out.push({ path: `upstreams.${name}.targets[${i}]`, message: `${url.host} is this instance's admin listener (admin.listen ${cfg.admin.listen.host ?? '127.0.0.1'}:${port}): a route to it would open the admin API to every client of the proxy port; name the service's own address` });
+    });
+  }
+  return out;
+}
