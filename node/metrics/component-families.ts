@@ -219,6 +219,7 @@ counter('portcullis_revocation_direct_connect_failures_total', 'Direct revocatio
 gauge('portcullis_revocation_direct_peers', 'Peers with a direct revocation push address, and of them connected now', by('state', { 'cluster.revocation_direct_peers': 'known', 'cluster.revocation_direct_peers_connected': 'connected' }));
 gauge('portcullis_revocation_direct_connections', 'Inbound direct revocation push connections held now', { 'cluster.revocation_direct_connections': null });
 counter('portcullis_config_reloads_total', 'Config file reloads (SIGHUP, --watch, POST /reload) by result: applied, or refused (the running config kept)', by('result', { 'config.reloads_applied': 'applied', 'config.reloads_refused': 'refused' }));
+gauge('portcullis_config_reload_waiting_seconds', 'How long serve --watch has been holding a changed config (or watched TLS) file back because a process still has it open for writing (0: not waiting); POST /reload applies the file as it is', { 'config.reload_waiting_seconds': null }, { aggregate: 'max' });
 gauge('portcullis_config_last_reload_successful', '0 while the last config file reload was refused (the running config kept); 1 when it was applied, or none was tried', { 'config.last_reload_successful': null }, { aggregate: 'min' });
 gauge('portcullis_policy_version', 'Cluster policy version this member applies (0: none yet)', { 'policy.version': null }, { aggregate: 'min' });
 gauge('portcullis_policy_latest_seen_version', 'Newest cluster policy version seen in the bucket', { 'policy.latest_seen': null }, { aggregate: 'max' });
