@@ -47,7 +47,7 @@ describe('a client\'s share of the body budget (server.limits.buffer_request_bod
   const seen = (path: string): number => app.seen.filter((x) => x.url === path).length;
 
   const session = (from: string): Promise<ClientHttp2Session> => new Promise((resolve, reject) => {
-    const s = http2.connect(`http://127.0.0.1:${h2Port}`, { localAddress: from });
+    const s = http2.connect(`http://127.0.0.1:${h2Port}`, { createConnection: () => connect({ port: h2Port, host: '127.0.0.1', localAddress: from }) });
     s.once('connect', () => { s.on('error', () => { /* destroyed by the test */ }); resolve(s); });
     s.once('error', reject);
   });
