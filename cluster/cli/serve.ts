@@ -2,7 +2,7 @@
 // one instance or the node:cluster supervisor with its workers; SIGHUP and --watch reload. Loaded
 // by main.ts only when the command is serve: --help and the other commands skip its modules.
 import { availableParallelism } from 'node:os';
-import { formatProblems, MAX_WORKERS, parseConfigText, readConfigText, renewableTlsFiles, watchConfig, type Config, type OpenWriter } from '../../node/config/index.js';
+import { formatProblems, MAX_WORKERS, parseConfigText, readConfigText, renewableTlsFiles, watchConfig, type Config, type WatchOptions } from '../../node/config/index.js';
 import { createLogger } from '../../node/log.js';
 import { auditedReloadSingle, runInstance, Supervisor, type ClusterPolicy } from '../process/index.js';
 import { appliedPolicyRecord } from '../../node/audit/index.js';
@@ -68,13 +68,13 @@ export async function serve(argv: string[], usage: string): Promise<void> {
     }
     process.off('SIGHUP', earlyHup);
     if (hupWhileStarting) { logger.info('SIGHUP received while starting: reloading'); void sup.auditedReload({ kind: 'signal', signal: 'SIGHUP' }); }
-    if (values.watch) watchConfig(values.config!, watchReloadWorkers(sup, logger), renewableTlsFiles(config.server), heldLog(logger));
+    if (values.watch) watchConfig(values.config!, watchReloadWorkers(sup, logger), renewableTlsFiles(config.server), heldOptions(logger));
     return;
   }
   const inst = await runInstance(config, values.config!, logger, true, 'single', 1, policy);
   process.off('SIGHUP', earlyHup);
   if (hupWhileStarting) { logger.info('SIGHUP received while starting: reloading'); auditedReloadSingle(inst, values.config!, policy, { kind: 'signal', signal: 'SIGHUP' }); }
-  if (values.watch) watchConfig(values.config!, () => { logger.info('config file changed: reloading'); auditedReloadSingle(inst, values.config!, policy, { kind: 'file_watch' }); }, renewableTlsFiles(config.server), heldLog(logger));
+  if (values.watch) watchConfig(values.config!, () => { logger.info('config file changed: reloading'); auditedReloadSingle(inst, values.config!, policy, { kind: 'file_watch' }); }, renewableTlsFiles(config.server), heldOptions(logger));
 }
 
 /** Tries of one --watch change that the workers could not take then (0.5 s apart, plus a worker's 5 s to answer). */
@@ -104,9 +104,17 @@ function watchReloadWorkers(sup: Supervisor, logger: ReturnType<typeof createLog
   };
 }
 
-/** --watch's word for a changed file still open for writing: it is reloaded once its writer closes it. */
-function heldLog(logger: ReturnType<typeof createLogger>): (w: OpenWriter) => void {
-  return (w) => logger.warn({ file: w.file, pid: w.pid }, 'config file changed: waiting for the process writing it to close it');
+/**
+ * --watch's word for a changed file still open for writing: it is reloaded once its writer closes it. Said when
+ * the wait begins and again every HELD_WARN_MS while it lasts (before: once, then silence for as long as it held).
+ */
+function heldOptions(logger: ReturnType<typeof createLogger>): WatchOptions {
+  return {
+    onHeld: (w, waitedMs) => {
+      if (waitedMs === 0) logger.warn({ file: w.file, pid: w.pid }, 'config file changed: waiting for the process writing it to close it');
+      else logger.warn({ file: w.file, pid: w.pid, waited_s: Math.round(waitedMs / 1000) }, 'config file change still not applied: waiting for the process writing it to close it (POST /reload applies the file as it is)');
+    },
+  };
 }
 
 /** The primary owns the watcher: versions go to every worker or none, like a reload; reloads keep the cluster's policy. */

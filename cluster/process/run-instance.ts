@@ -1,7 +1,7 @@
 // One proxy instance and its cluster member in this process: `serve` without workers, and
 // each node:cluster worker. A start failure is reported to the primary (when there is one)
 // and ends the process with exit 1; signals drain the instance when it owns the admin listener.
-import type { Config } from '../../node/config/index.js';
+import { renewableTlsFiles, type Config } from '../../node/config/index.js';
 import type { PolicyVersion } from '../../node/contracts/index.js';
 import { ProxyInstance } from '../../node/instance.js';
 import { logListening, logSettled, type Logger } from '../../node/log.js';
@@ -12,6 +12,7 @@ import { startMember, type MemberWiring } from './member-wiring.js';
 import { runStopSteps, STOP_CLOSE_BOUND_MS, STOP_SLOW_MS, type StopProgress } from './stop-steps.js';
 import { toPrimary } from '../transport/index.js';
 import { ReloadCounts } from './reload-counts.js';
+import { reloadNamingWriter } from './reload-writer-note.js';
 
 /** The cluster member each running instance was started on (closed by stopInstance). */
 const members = new WeakMap<ProxyInstance, { close(progress?: StopProgress): Promise<void> }>();
@@ -132,7 +133,8 @@ export async function runInstance(config: Config, configPath: string, logger: Lo
     const hold = policy !== null ? () => policy.watcher.catchingUp(member!.node.busConnected()) : policyHold;
     const held = tokenState == null || hold === null ? {} : { tokenState: { ...tokenState, gate: () => (hold() ? { ok: false as const, reason: 'catching_up' as const } : tokenState.gate()) } };
     // answered once a renewed certificate's replaced listen socket is closed (ProxyInstance.afterSwap)
-    const reloadRoute = { 'POST /reload': async () => { const r = reloadSingle(inst, configPath, policy); if (r.ok) await inst.afterSwap(); return r.ok ? { status: 200, body: { reloaded: true, version: r.version, restart_required: r.restartRequired } } : { status: 422, body: { reloaded: false, errors: r.errors } }; } };
+    // the answer names a process still writing the file, and ends serve --watch's wait when applied (reload-writer-note.ts)
+    const reloadRoute = { 'POST /reload': () => reloadNamingWriter([configPath, ...renewableTlsFiles(inst.config.server)], async () => { const r = reloadSingle(inst, configPath, policy); if (r.ok) await inst.afterSwap(); return r.ok ? { status: 200, body: { reloaded: true, version: r.version, restart_required: r.restartRequired } } : { status: 422, body: { reloaded: false, errors: r.errors } }; }) };
     const wiring = policy === null ? { ...member.instance, ...held, adminRoutes: { ...member.instance.adminRoutes, ...local, ...(admin ? reloadRoute : {}) } } : {
       ...member.instance,
       ...held,

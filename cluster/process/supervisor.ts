@@ -7,7 +7,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import { AdminServer, adminTokens, type AdminHandler } from '../../node/admin/admin-server.js';
 import { waitingIssuers } from '../../node/auth/index.js';
-import { readConfigText, restartOnlyChanges, type Config, type ConfigResult } from '../../node/config/index.js';
+import { readConfigText, renewableTlsFiles, restartOnlyChanges, type Config, type ConfigResult } from '../../node/config/index.js';
 import { parseReloadText } from './reload-parse.js';
 import { auditLineSink, logLinesDropped, logListening, logSettled, type Logger } from '../../node/log.js';
 import { AuditLog, appliedRevocationRecord, reloadRecord, type AuditActor, type AuditRecord } from '../../node/audit/index.js';
@@ -16,6 +16,7 @@ import type { PolicyVersion } from '../../node/contracts/index.js';
 import { ClusterNode } from '../index.js';
 import { MetricsGather, primaryMemberValues, supervisorSeries } from './metrics-gather.js';
 import { ReloadCounts } from './reload-counts.js';
+import { reloadNamingWriter } from './reload-writer-note.js';
 import { WorkerAdmin } from './worker-admin.js';
 import { WorkerWatchdog } from './worker-watchdog.js';
 import { coordinateReload, type ReloadMessage, type ReloadReply } from './worker-reload.js';
@@ -167,7 +168,8 @@ export class Supervisor {
         ...node.adminRoutes(() => this.config),
         ...this.extraAdminRoutes,
         ...this.workerAdmin.routes(() => this.slots.find((s) => s.ready && s.worker !== null)?.worker ?? null),
-        'POST /reload': async () => this.reload(),
+        // the answer names a process still writing the file, and ends serve --watch's wait when applied
+        'POST /reload': async () => reloadNamingWriter([this.configPath, ...renewableTlsFiles(this.config.server)], () => this.reload()),
       },
     });
     await this.admin.listen();

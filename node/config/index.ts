@@ -4,7 +4,8 @@ export { backchannelLogoutSchema, eventSourceSchema, streamDelivery, STANDARD_EV
 export * from './http2-schema.js';
 export { deepFreeze, loadConfigFile, parseConfigText, readConfigText, validateConfig, formatProblems, formatPath, checkPattern, type ConfigProblem, type ConfigResult, type LoadOptions } from './load.js';
 export { checkEnvironment, madeAtStartWarnings, type Environment } from './env-check.js';
-export { renewableTlsFiles, watchConfig } from './config-watch.js';
+export { HELD_WARN_MS, renewableTlsFiles, watchConfig, type WatchOptions } from './config-watch.js';
+export { WatchHold, watchHold, type WatchWait } from './watch-hold.js';
 export { openWriter, type OpenWriter } from './open-writers.js';
 export { RouteParseMemo, validateConfigReusing } from './validate-reusing.js';
 export { POLICY_KEYS, CanonicalRouteMemo, canonicalJson, combinePolicy, extractPolicy, foreignPolicyKeys, policyDigest, splitDocument, validateLocal, type PolicyDocument, type PolicyKey } from './policy-split.js';

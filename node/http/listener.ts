@@ -58,7 +58,7 @@ export class Listener implements RelayHost {
   /** In-flight relays; not a Set (node/slot-registry.ts: a Set's rehash chain kept requests alive through scavenges). */
   private readonly active = new SlotRegistry<Relay>('slot');
   /** Request bodies answered 408 by the sweeper; slow bodies kept from uWS's own cut (Relay.keepBodyAlive); bodies read whole (body-buffer.ts). */
-  private readonly bodyCounters = { request_timeouts: 0, uws_body_timer_rearms: 0, access_lines_sampled_out: 0, buffer: 0, overflow: 0 };
+  private readonly bodyCounters = { request_timeouts: 0, uws_body_timer_rearms: 0, access_lines_sampled_out: 0, buffer: 0, overflow: 0, share: 0 };
   /** server.tls renewals: counters, the apps they replaced, the replaced listen socket still closing. */
   private readonly renewals = new TlsRenewals();
   private readonly accessLine: AccessLine;
@@ -96,7 +96,7 @@ export class Listener implements RelayHost {
       'listener.request_timeouts_total': this.bodyCounters.request_timeouts,
       'listener.uws_body_timer_rearms_total': this.bodyCounters.uws_body_timer_rearms,
       'listener.access_lines_sampled_out_total': this.bodyCounters.access_lines_sampled_out,
-      'listener.request_bodies_buffered_total': this.bodyCounters.buffer, 'listener.request_body_buffer_overflow_total': this.bodyCounters.overflow, 'listener.request_body_buffer_bytes': bufferedBodyBytes(), // process-wide (both listeners' bodies): reported here once
+      'listener.request_bodies_buffered_total': this.bodyCounters.buffer, 'listener.request_body_buffer_overflow_total': this.bodyCounters.overflow, 'listener.request_body_buffer_share_total': this.bodyCounters.share, 'listener.request_body_buffer_bytes': bufferedBodyBytes(), // process-wide (both listeners' bodies): reported here once
       ...this.renewals.stats(),
     }));
     this.decisions = DecisionEndpoints.create(snapshot.config.server.decision, {
@@ -230,7 +230,7 @@ export class Listener implements RelayHost {
 
   bodyStarted(relay: Relay): void { this.bodies.add(relay); }
   bodyEnded(relay: Relay): void { this.bodies.delete(relay); }
-  bodyPlanned(plan: 'buffer' | 'overflow'): void { this.bodyCounters[plan]++; }
+  bodyPlanned(plan: 'buffer' | 'overflow' | 'share'): void { if (plan === 'share') { this.bodyCounters.overflow++; this.bodyCounters.share++; } else this.bodyCounters[plan]++; }
 
   private sweep(): void {
     if (this.bodies.size === 0) return;

@@ -26,7 +26,7 @@ export interface RelayHostOf<Relay> {
   bodyStarted(relay: Relay): void;
   bodyEnded(relay: Relay): void;
   /** An allowed request's body is read whole before its dispatch (`buffer`), or would be but the budget is spent (`overflow`): body-buffer.ts. */
-  bodyPlanned(plan: 'buffer' | 'overflow'): void;
+  bodyPlanned(plan: 'buffer' | 'overflow' | 'share'): void;
   /** A response head of unknown length waits for its first body byte (uWS limitation, README "Limitations"). */
   headHeld(relay: Relay): void;
   /** An auth decision of the pipeline (metrics). */

@@ -274,7 +274,7 @@ export class Relay implements H1Handler, H1Request, PipelineSink, BodyOwner, Rel
     this.hostIdx = req.hostIdx;
     // a body still arriving with a length within server.limits.buffer_request_body_bytes is read whole first
     // (bodyEnded dispatches): a slow sender holds no upstream connection (README "Slow uploads")
-    if (!this.bodyComplete && readWholeFirst(this.body!, this.snap.config.server.limits, this.host)) return;
+    if (!this.bodyComplete && readWholeFirst(this.body!, this.snap.config.server.limits, this.host, this.ctx, this.snap.config.server.trust_forwarded ? this.snap.config.server.trusted_hops : 0)) return;
     this.dispatch(null);
   }
 

@@ -32,6 +32,8 @@ export class RequestBody extends Readable {
   private filled = 0;
   /** Budget bytes (body-buffer.ts) taken for this body read whole; its relay's dispatch waits while > 0. */
   budget = 0;
+  /** The client key `budget` is charged to. */
+  budgetClient = '';
 
   /** Must be created synchronously in the uWS handler (onData is registered here). */
   constructor(

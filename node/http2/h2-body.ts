@@ -18,6 +18,8 @@ export class H2Body extends Readable {
   private collecting = false;
   /** Budget bytes (node/http/body-buffer.ts) taken for this body read whole; its relay's dispatch waits while > 0. */
   budget = 0;
+  /** The client key `budget` is charged to. */
+  budgetClient = '';
 
   constructor(
     private readonly req: Readable,

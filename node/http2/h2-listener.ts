@@ -64,7 +64,7 @@ export class H2Listener implements H2RelayHost {
     'http2.sessions_closed_preface_timeout_total': 0, 'http2.sessions_closed_tls_handshake_timeout_total': 0,
     'http2.request_timeouts_total': 0, 'http2.client_certificates_refused_total': 0, 'http2.connections_refused_total': 0,
     'http2.grpc_deadline_before_response_total': 0, 'http2.grpc_deadline_streaming_total': 0,
-    'http2.request_bodies_buffered_total': 0, 'http2.request_body_buffer_overflow_total': 0,
+    'http2.request_bodies_buffered_total': 0, 'http2.request_body_buffer_overflow_total': 0, 'http2.request_body_buffer_share_total': 0,
   };
   /** gRPC calls bounded by their grpc-timeout (one shared timer). */
   private readonly deadlines = new GrpcDeadlines();
@@ -184,7 +184,11 @@ export class H2Listener implements H2RelayHost {
   upstreamError(upstream: string, kind: string): void { this.opts.metrics.upstreamError(upstream, kind); }
   decision(reason: string | null): void { this.opts.metrics.decision(reason); }
   bodyEnded(relay: H2Relay): void { this.bodies.delete(relay); }
-  bodyPlanned(plan: 'buffer' | 'overflow'): void { this.counters[plan === 'buffer' ? 'http2.request_bodies_buffered_total' : 'http2.request_body_buffer_overflow_total']!++; }
+  bodyPlanned(plan: 'buffer' | 'overflow' | 'share'): void {
+    if (plan === 'buffer') { this.counters['http2.request_bodies_buffered_total']!++; return; }
+    this.counters['http2.request_body_buffer_overflow_total']!++;
+    if (plan === 'share') this.counters['http2.request_body_buffer_share_total']!++;
+  }
   deadlineExceeded(_relay: H2Relay, streaming: boolean): void { this.counters[streaming ? 'http2.grpc_deadline_streaming_total' : 'http2.grpc_deadline_before_response_total']!++; }
   /** A reloaded snapshot: its header limits reach the sessions and HTTP/1.1 connections opened from now on (h2-settings.ts). */
   useSnapshot(next: Snapshot): void {

@@ -8,7 +8,7 @@ export interface H2RelayHostOf<H2Relay> {
   decision(reason: string | null): void;
   bodyEnded(relay: H2Relay): void;
   /** An allowed request's body is read whole before its dispatch (`buffer`), or would be but the budget is spent (`overflow`): node/http/body-buffer.ts. */
-  bodyPlanned(plan: 'buffer' | 'overflow'): void;
+  bodyPlanned(plan: 'buffer' | 'overflow' | 'share'): void;
   /** A gRPC call reached its grpc-timeout; `streaming`: its response had started. */
   deadlineExceeded(relay: H2Relay, streaming: boolean): void;
   /** The client's side became full (`on`) or drained / the relay ended (`!on`): watched for server.http2.stalled_response_ms. */

@@ -171,7 +171,7 @@ export class H2Relay implements H1Handler, PipelineSink, H2BodyOwner, Deadlined,
     this.req = req;
     // a body still arriving with a content-length within server.limits.buffer_request_body_bytes is read whole
     // first (bodyEnded dispatches): a slow sender holds no upstream connection (README "Slow uploads")
-    if (!this.bodyComplete && readWholeFirst(this.body!, this.snap.config.server.limits, this.host)) return;
+    if (!this.bodyComplete && readWholeFirst(this.body!, this.snap.config.server.limits, this.host, this.ctx, this.snap.config.server.trust_forwarded ? this.snap.config.server.trusted_hops : 0)) return;
     this.dispatch(null);
   }
 

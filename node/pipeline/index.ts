@@ -19,6 +19,8 @@ export { compileClaimPath, resolveClaim, containsWord, claimHas, type ClaimPath 
 export { checkMethodOverride, METHOD_OVERRIDE_REFUSED } from './method-override.js';
 export { createPipeline, type Pipeline, type PipelineSink } from './pipeline.js';
 export { forwardedClient } from './forwarded-client.js';
+export { requestClient } from './request-client.js';
+export { clientKey } from './client-key.js';
 export { forwardRequest, connectionNamed, RESPONSE_DROPPED, type UpstreamRequest } from './forward.js';
 export { outboundRefused, freshAuthorization, replaceAuthorization, invalidTokenChallenge } from './outbound-refusal.js';
 export type { Snapshot, AuthStages, OutboundStep, OutboundResult, WellKnownDoc } from './snapshot.js';

@@ -10,11 +10,42 @@ export const CHALLENGE_FILTERED = 'challenge_filtered';
 const SCHEMES: ReadonlySet<string> = new Set(['bearer', 'dpop']);
 /**
  * Parameters kept (lower-case): RFC 6750 §3 `realm`, `scope`, `error`, `error_description`; RFC 9470
- * `acr_values`, `max_age`; RFC 9449 `algs`. Dropped: anything naming a place — RFC 9728
- * `resource_metadata` (a client looks up its authorization server there), `error_uri`, Azure's
- * `authorization_uri` — and whatever else the proxy cannot vouch for.
+ * `acr_values`, `max_age`; RFC 9449 `algs`; RFC 6750 §3 `error_uri` only as errorUri below allows. Dropped:
+ * anything a client acts on as a place — RFC 9728 `resource_metadata` (a client looks up its authorization
+ * server there), Azure's `authorization_uri` — and whatever else the proxy cannot vouch for.
  */
 const PARAMS: ReadonlySet<string> = new Set(['realm', 'scope', 'error', 'error_description', 'acr_values', 'max_age', 'algs']);
+
+/** Longest `error_uri` kept (characters between the quotes): a help page's address, not a payload. */
+const MAX_ERROR_URI = 2048;
+
+/**
+ * Whether an `error_uri` value (as written, quotes included) passes: RFC 6750 §3 makes it an absolute URI of a
+ * human-readable page — what Spring Security sends on every 401 (`"https://tools.ietf.org/html/rfc6750#section-3.1"`).
+ * Kept only quoted, of RFC 6750's characters (%x21 / %x23-5B / %x5D-7E: no space, quote or backslash), at most
+ * MAX_ERROR_URI long, an `https:` URL with a host and no userinfo (`https://login.example@evil.example/` reads as
+ * another site); `http:`, `javascript:`, `data:`, relative references and anything else are dropped.
+ */
+function errorUri(raw: string): boolean {
+  const n = raw.length;
+  if (n < 10 || n > MAX_ERROR_URI + 2 || raw.charCodeAt(0) !== 0x22 || raw.charCodeAt(n - 1) !== 0x22) return false;
+  for (let i = 1; i < n - 1; i++) {
+    const c = raw.charCodeAt(i);
+    if (c < 0x21 || c > 0x7e || c === 0x22 || c === 0x5c) return false;
+  }
+  const text = raw.slice(1, -1);
+  if (text.slice(0, 8).toLowerCase() !== 'https://') return false;
+  const authority = text.slice(8).split(/[/?#]/, 1)[0]!;
+  if (authority === '' || authority.includes('@')) return false;
+  return URL.canParse(text);
+}
+
+/** Whether an auth-param (`name=value` as written, name lower-cased) passes the filter. */
+function passes(p: string): boolean {
+  const eq = p.indexOf('=');
+  const name = p.slice(0, eq);
+  return PARAMS.has(name) || (name === 'error_uri' && errorUri(p.slice(eq + 1)));
+}
 
 /**
  * RFC 9110 tchar and token68 characters by char code: a table, not a regex per character — an upstream
@@ -104,7 +135,7 @@ function filtered(v: string): string | null {
   let dropped = false;
   for (const c of cs) {
     if (!c.keep) { dropped = true; continue; }
-    const ps = c.params.filter((p) => PARAMS.has(p.slice(0, p.indexOf('='))));
+    const ps = c.params.filter(passes);
     if (ps.length !== c.params.length) dropped = true;
     kept.push(ps.length === 0 ? c.scheme : `${c.scheme} ${ps.join(', ')}`);
   }

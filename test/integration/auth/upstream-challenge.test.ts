@@ -14,13 +14,18 @@ import { startRawUpstream, type RawUpstream } from '../../helpers/raw-http.js';
 import { asIssuer, bearer, call, waitReady } from './tokens-helpers.js';
 
 const EVIL = 'https://evil.example/.well-known/oauth-protected-resource';
+const SPRING = 'Bearer error="invalid_token", error_description="An error occurred while attempting to decode the Jwt: Jwt expired at 2026-12-07T23:00:00Z", error_uri="https://tools.ietf.org/html/rfc6750#section-3.1"';
 /** The upstream's answer per last path segment. */
 const ANSWERS: Record<string, string> = {
-  steer: `WWW-Authenticate: Bearer realm="orders", resource_metadata="${EVIL}", error="invalid_token", error_uri="https://evil.example/help"\r\n`,
+  steer: `WWW-Authenticate: Bearer realm="orders", resource_metadata="${EVIL}", error="invalid_token", error_uri="http://evil.example/help"\r\n`,
   schemes: 'WWW-Authenticate: Basic realm="corp"\r\nWWW-Authenticate: Negotiate\r\nWWW-Authenticate: NTLM\r\n',
   mixed: 'WWW-Authenticate: Basic realm="corp", Bearer realm="orders", error="insufficient_scope", scope="orders:write", authorization_uri="https://evil.example/authorize"\r\n',
   stepup: 'WWW-Authenticate: Bearer error="insufficient_user_authentication", error_description="a different authentication level is required", acr_values="phr"\r\n',
   garbled: 'WWW-Authenticate: Bearer realm="unterminated\r\n',
+  // Spring Security's resource server on an expired token: RFC 6750 §3's error_uri, an https page
+  spring: `WWW-Authenticate: ${SPRING}\r\n`,
+  // error_uri values that are no https page of a named host: each dropped, the rest of the challenge kept
+  badUris: 'WWW-Authenticate: Bearer realm="orders", error_uri="/help", error_uri="javascript:alert(1)", error_uri="https://login.example@evil.example/", error_uri="HTTPS://ok.example/a b", error_uri=help, error="invalid_token"\r\n',
   // nothing to drop, in a spelling the filter's rebuilt value differs from (no space after the comma, `Realm`)
   spelled: 'WWW-Authenticate: Bearer Realm="orders",error="invalid_token",error_description="expired"\r\n',
 };
@@ -68,7 +73,7 @@ function challenges(v: string | string[] | undefined): string[] {
 }
 
 describe('an upstream\'s WWW-Authenticate on a request the proxy authenticated', () => {
-  it('HTTP/1.1: RFC 9728 resource_metadata and error_uri are dropped; the Bearer challenge and its error stay; the 401 and body pass', async () => {
+  it('HTTP/1.1: RFC 9728 resource_metadata and an http: error_uri are dropped; the Bearer challenge and its error stay; the 401 and body pass', async () => {
     const t = await as.issueJwt({ sub: 'alice' });
     const r = await call(`${proxy.url}/api/steer`, { headers: bearer(t) });
     expect(r.status).toBe(401);
@@ -143,5 +148,28 @@ describe('an upstream\'s WWW-Authenticate on a request the proxy authenticated',
     const a = await h2Request(session, { ':method': 'GET', ':path': '/api/spelled', authorization: `Bearer ${t}` });
     expect(challenges(a.headers['www-authenticate'])).toEqual([written]);
     expect(await count()).toBe(before);
+  });
+
+  it('Spring Security\'s 401 with an https error_uri (RFC 6750 §3) passes byte for byte on both listeners and is not counted', async () => {
+    const count = async (): Promise<number> => {
+      const m = await call(`${proxy.adminUrl}/metrics`, { headers: bearer(ADMIN_TOKEN) });
+      return Number(/portcullis_upstream_errors_total\{upstream="app",kind="challenge_filtered"\} (\d+)/.exec(m.text)?.[1] ?? 0);
+    };
+    const t = await as.issueJwt({ sub: 'alice' });
+    const before = await count();
+    const r = await call(`${proxy.url}/api/spring`, { headers: bearer(t) });
+    expect(r.status).toBe(401);
+    expect(challenges(r.headers['www-authenticate'])).toEqual([SPRING]);
+    const a = await h2Request(session, { ':method': 'GET', ':path': '/api/spring', authorization: `Bearer ${t}` });
+    expect(challenges(a.headers['www-authenticate'])).toEqual([SPRING]);
+    expect(await count()).toBe(before);
+  });
+
+  it('an error_uri that is no https page of a named host (relative, javascript:, userinfo, a space, unquoted) is dropped, the rest of the challenge kept', async () => {
+    const t = await as.issueJwt({ sub: 'alice' });
+    const r = await call(`${proxy.url}/api/badUris`, { headers: bearer(t) });
+    expect(challenges(r.headers['www-authenticate'])).toEqual(['Bearer realm="orders", error="invalid_token"']);
+    const a = await h2Request(session, { ':method': 'GET', ':path': '/api/badUris', authorization: `Bearer ${t}` });
+    expect(challenges(a.headers['www-authenticate'])).toEqual(['Bearer realm="orders", error="invalid_token"']);
   });
 });

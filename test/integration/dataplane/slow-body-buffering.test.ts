@@ -182,8 +182,9 @@ describe('the budget for bodies read whole (server.limits.buffer_request_body_to
   it('past the budget a body streams as before (counted); a sender that leaves gives its share back', async () => {
     const socks: Socket[] = [];
     try {
+      // three clients (a client address holds at most its share of the budget: body-buffer-client-share.test.ts)
       for (let i = 0; i < 3; i++) {
-        const s = connect(proxy.port, '127.0.0.1');
+        const s = connect({ port: proxy.port, host: '127.0.0.1', localAddress: `127.0.0.${i + 1}` });
         s.on('error', () => { /* closed by the test */ });
         s.write(requestText('POST', '/over-budget', [['Content-Length', '60000']], 'a'));
         socks.push(s);
