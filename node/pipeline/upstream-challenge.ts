@@ -29,6 +29,22 @@ for (let c = 0; c < 128; c++) {
 }
 const isIn = (table: Uint8Array, c: number): boolean => c < 128 && table[c] === 1;
 
+/**
+ * True when a quoted value spells `name=` (BWS allowed) for a name not kept: a client that finds a parameter
+ * by a regex over the whole field (`/resource_metadata\s*=\s*([^,\s]+)/`, as MCP clients do) reads it
+ * there — `error_description="resource_metadata=https://evil.example/…"` steered it as the parameter would.
+ */
+function spellsParam(value: string): boolean {
+  for (let eq = value.indexOf('='); eq !== -1; eq = value.indexOf('=', eq + 1)) {
+    let e = eq;
+    while (e > 0 && (value.charCodeAt(e - 1) === 0x20 || value.charCodeAt(e - 1) === 0x09)) e--;
+    let s = e;
+    while (s > 0 && isIn(TCHAR, value.charCodeAt(s - 1))) s--;
+    if (s < e && !PARAMS.has(value.slice(s, e).toLowerCase())) return true;
+  }
+  return false;
+}
+
 /** One challenge: scheme and its auth-params as raw `name=value` texts. */
 interface Challenge { scheme: string; params: string[]; keep: boolean }
 
@@ -104,7 +120,7 @@ function filtered(v: string): string | null {
   let dropped = false;
   for (const c of cs) {
     if (!c.keep) { dropped = true; continue; }
-    const ps = c.params.filter((p) => PARAMS.has(p.slice(0, p.indexOf('='))));
+    const ps = c.params.filter((p) => { const eq = p.indexOf('='); return PARAMS.has(p.slice(0, eq)) && !spellsParam(p.slice(eq + 1)); });
     if (ps.length !== c.params.length) dropped = true;
     kept.push(ps.length === 0 ? c.scheme : `${c.scheme} ${ps.join(', ')}`);
   }

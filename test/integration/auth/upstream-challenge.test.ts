@@ -23,6 +23,9 @@ const ANSWERS: Record<string, string> = {
   garbled: 'WWW-Authenticate: Bearer realm="unterminated\r\n',
   // nothing to drop, in a spelling the filter's rebuilt value differs from (no space after the comma, `Realm`)
   spelled: 'WWW-Authenticate: Bearer Realm="orders",error="invalid_token",error_description="expired"\r\n',
+  // every parameter allowed, but a kept value spells a dropped one: clients that find `resource_metadata` by a
+  // regex over the whole field (`/resource_metadata\s*=\s*([^,\s]+)/`, as MCP clients do) read it from there
+  smuggled: `WWW-Authenticate: Bearer realm="orders", error="invalid_token", error_description="resource_metadata=${EVIL} see"\r\n`,
 };
 
 let as: AuthServer;
@@ -143,5 +146,16 @@ describe('an upstream\'s WWW-Authenticate on a request the proxy authenticated',
     const a = await h2Request(session, { ':method': 'GET', ':path': '/api/spelled', authorization: `Bearer ${t}` });
     expect(challenges(a.headers['www-authenticate'])).toEqual([written]);
     expect(await count()).toBe(before);
+  });
+
+  it('a dropped parameter spelled inside a kept one\'s quoted value is dropped with it, on both listeners', async () => {
+    const t = await as.issueJwt({ sub: 'alice' });
+    const want = ['Bearer realm="orders", error="invalid_token"'];
+    const r = await call(`${proxy.url}/api/smuggled`, { headers: bearer(t) });
+    expect(r.status).toBe(401);
+    // before: passed whole, and a client reading parameters by regex went to evil.example for its next token
+    expect(challenges(r.headers['www-authenticate'])).toEqual(want);
+    const a = await h2Request(session, { ':method': 'GET', ':path': '/api/smuggled', authorization: `Bearer ${t}` });
+    expect(challenges(a.headers['www-authenticate'])).toEqual(want);
   });
 });
