@@ -95,4 +95,14 @@ describe('RevocationStore under a stepped wall clock', () => {
     expect(s.isRevoked({ tokenHash: 'f'.repeat(64), jti: 'a' })).toBe(true);
     expect(s.isRevoked({ tokenHash: 'f'.repeat(64), jti: 'b' })).toBe(true);
   });
+
+  it('built inside a step forward, given the offset known before (a worker its primary replaced then): replayed revocations of live tokens are kept', () => {
+    const clock = { wall: (T0 + 3_600) * 1000, mono: 0 };
+    const s = new RevocationStore(() => clock.wall, { mono: () => clock.mono, knownOffsetMs: T0 * 1000 });
+    // before: 'expired' — the stepped clock, read first, was taken for the offset
+    expect(s.apply(rec({ kind: 'jti', value: 'j5' }))).toBe('applied');
+    clock.wall -= 3_600_000;
+    clock.mono += 1_000;
+    expect(s.isRevoked({ tokenHash: 'f'.repeat(64), jti: 'j5' })).toBe(true);
+  });
 });
