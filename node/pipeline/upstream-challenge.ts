@@ -124,8 +124,8 @@ function filtered(v: string): string | null {
     if (ps.length !== c.params.length) dropped = true;
     kept.push(ps.length === 0 ? c.scheme : `${c.scheme} ${ps.join(', ')}`);
   }
-  if (!dropped) return v;
-  return kept.length === 0 ? null : kept.join(', ');
+  if (kept.length === 0) return null; // an empty field (`WWW-Authenticate: ` or `, ,`) is no challenge: a 401 gets the proxy's own
+  return dropped ? kept.join(', ') : v;
 }
 
 /**

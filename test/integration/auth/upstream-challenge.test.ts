@@ -25,6 +25,7 @@ const ANSWERS: Record<string, string> = {
   spelled: 'WWW-Authenticate: Bearer Realm="orders",error="invalid_token",error_description="expired"\r\n',
   // every parameter allowed, but a kept value spells a dropped one: clients that find `resource_metadata` by a
   // regex over the whole field (`/resource_metadata\s*=\s*([^,\s]+)/`, as MCP clients do) read it from there
+  empty: 'WWW-Authenticate: \r\n',
   smuggled: `WWW-Authenticate: Bearer realm="orders", error="invalid_token", error_description="resource_metadata=${EVIL} see"\r\n`,
 };
 
@@ -157,5 +158,15 @@ describe('an upstream\'s WWW-Authenticate on a request the proxy authenticated',
     expect(challenges(r.headers['www-authenticate'])).toEqual(want);
     const a = await h2Request(session, { ':method': 'GET', ':path': '/api/smuggled', authorization: `Bearer ${t}` });
     expect(challenges(a.headers['www-authenticate'])).toEqual(want);
+  });
+
+  it('an empty field is no challenge: the 401 gets the proxy\'s own, on both listeners', async () => {
+    const t = await as.issueJwt({ sub: 'alice' });
+    const r = await call(`${proxy.url}/api/empty`, { headers: bearer(t) });
+    expect(r.status).toBe(401);
+    // before: the empty field passed as written (nothing was dropped from it), a 401 without a challenge
+    expect(challenges(r.headers['www-authenticate'])).toEqual(['Bearer realm="portcullis"']);
+    const a = await h2Request(session, { ':method': 'GET', ':path': '/api/empty', authorization: `Bearer ${t}` });
+    expect(challenges(a.headers['www-authenticate'])).toEqual(['Bearer realm="portcullis"']);
   });
 });

@@ -34,6 +34,9 @@ describe('upstreamChallenges', () => {
     ['Bearer realm="x", error_description="see xResource_Metadata =https://e.example/x"', ['Bearer realm="x"']],
     ['Bearer realm="a, authorization_uri=\\"https://e.example/\\""', ['Bearer']],
     ['Bearer error_description="expected realm=x; =1"', ['Bearer error_description="expected realm=x; =1"']],
+    // a field with no challenge in it is none: a 401 gets the proxy's own (since the pass-as-written change it passed empty)
+    ['', ['Bearer realm="portcullis"']],
+    [' , ,', ['Bearer realm="portcullis"']],
   ])('%s', (v, want) => {
     expect(one(v)).toEqual(want);
   });
