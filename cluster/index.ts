@@ -5,6 +5,7 @@
 import type { ConnectionOptions } from 'nats';
 import type { AdminHandler } from '../node/admin/admin-server.js';
 import type { Config } from '../node/config/index.js';
+import { inheritedWallOffsetMs } from '../node/contracts/index.js';
 import type { Logger } from '../node/log.js';
 import { IntrospectionSync, type IntrospectionSyncOptions } from './cache-sync/index.js';
 import { MAX_VIEW_MEMBERS, Membership, configuredMemberId, newMemberId } from './membership/index.js';
@@ -108,7 +109,7 @@ export class ClusterNode {
       this.rejectsLogged.set(reason, n);
       if (n === 1 || n % 1000 === 0) logger.warn({ reason, subject, type, rejected: n }, 'bus message refused');
     };
-    this.revocations = new RevocationStore(Date.now, { maxEntries: settings.maxRevocations, maxBytes: settings.maxRevocationBytes, sweepIntervalMs: settings.sweepIntervalS * 1000, lingerS: () => lingerFor(current()), mono: () => performance.now() });
+    this.revocations = new RevocationStore(Date.now, { maxEntries: settings.maxRevocations, maxBytes: settings.maxRevocationBytes, sweepIntervalMs: settings.sweepIntervalS * 1000, lingerS: () => lingerFor(current()), mono: () => performance.now(), knownOffsetMs: inheritedWallOffsetMs() });
     this.revocationActor = new RevocationActor({
       store: this.revocations,
       bus: this.bus,

@@ -12,7 +12,7 @@ import { parseReloadText } from './reload-parse.js';
 import { auditLineSink, logLinesDropped, logListening, logSettled, type Logger } from '../../node/log.js';
 import { AuditLog, appliedRevocationRecord, reloadRecord, type AuditActor, type AuditRecord } from '../../node/audit/index.js';
 import { mergeComponentValues } from '../../node/metrics/index.js';
-import type { PolicyVersion } from '../../node/contracts/index.js';
+import { WallOffsetWatch, type PolicyVersion } from '../../node/contracts/index.js';
 import { ClusterNode } from '../index.js';
 import { MetricsGather, primaryMemberValues, supervisorSeries } from './metrics-gather.js';
 import { ReloadCounts } from './reload-counts.js';
@@ -53,6 +53,8 @@ export class Supervisor {
   /** /metrics over the ready workers; a dead or silent one is left out after the gather's wait (a merely slow one still counts), never a failed scrape. */
   private readonly gatherer = new MetricsGather();
   private readonly workerAdmin = new WorkerAdmin();
+  /** The clocks' least offset since start, handed to each worker forked (node/contracts/wall-offset.ts). */
+  private readonly wallOffset = new WallOffsetWatch();
   /** A worker whose loop stopped turning (no status for 2 s) is not ready; after 30 s it is killed and restarted. */
   private readonly watchdog: WorkerWatchdog;
   private reloadsRunning = 0;
@@ -193,7 +195,8 @@ export class Supervisor {
 
   private fork(slot: Slot): void {
     if (this.stopping) return; // a stop during start: no worker after the stop waited for the others
-    const w = cluster.fork({ PORTCULLIS_WORKER_INDEX: String(slot.index), PORTCULLIS_WORKER_COUNT: String(this.workers) }); // the count: verifier placement (node/jwt)
+    // the offset: a replacement forked while the wall clock is stepped forward keeps the clocks' offset known before it
+    const w = cluster.fork({ PORTCULLIS_WORKER_INDEX: String(slot.index), PORTCULLIS_WORKER_COUNT: String(this.workers), ...this.wallOffset.env() }); // the count: verifier placement (node/jwt)
     slot.worker = w;
     slot.ready = false;
     slot.judging = false;

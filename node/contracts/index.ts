@@ -12,3 +12,4 @@ export { CUT_AHEAD_S } from './revocation-publisher.js';
 export { MIN_KEY_BYTES } from './bus-key.js';
 export type { PolicyVersion } from './policy-version.js';
 export { shownEnvName } from './env-name.js';
+export { WallOffsetWatch, inheritedWallOffsetMs, WALL_OFFSET_ENV } from './wall-offset.js';

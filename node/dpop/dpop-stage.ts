@@ -13,7 +13,7 @@ import { clientOrigin } from './htu.js';
 import { MIN_NONCE_SECRET_BYTES, NonceSource } from './nonce.js';
 import { ProofKeyCache } from './proof-key.js';
 import { PROOF_FAILURES, verifyProof, type ProofReason } from './proof-verifier.js';
-import type { ReplaySharing, ReplayVerdict } from '../contracts/index.js';
+import { inheritedWallOffsetMs, type ReplaySharing, type ReplayVerdict } from '../contracts/index.js';
 import { ReplayCache } from './replay-cache.js';
 import { ReplayGuard } from './replay-guard.js';
 import { shownEnvName } from '../config/env-check.js';
@@ -131,7 +131,7 @@ export class DpopStage {
     this.env = opts.env ?? process.env;
     const d = opts.config.dpop;
     // the monotonic clock with the real wall clock only: a test that moves `now` by hand moves no monotonic clock
-    this.cache = new ReplayCache(d.replay.max_entries, opts.now === undefined ? () => performance.now() : null);
+    this.cache = opts.now === undefined ? new ReplayCache(d.replay.max_entries, () => performance.now(), inheritedWallOffsetMs()) : new ReplayCache(d.replay.max_entries);
     this.commit(this.prepare(opts.config));
     this.guard = new ReplayGuard(this.cache, opts.sharing?.attach(this.cache) ?? null, d.replay.owner_timeout_ms);
     // a first sweep now: the cache learns the two clocks' offset at start, not at a first read after a step

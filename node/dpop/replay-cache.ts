@@ -47,7 +47,10 @@ export class ReplayCache implements ReplayClaims {
    * floor over every fresh proof (before, proofs recorded during an hour's step forward were swept there, and
    * their expiry, an hour ahead of the real time, refused every client's fresh proofs for that hour after the step back).
    */
-  constructor(private maxEntries: number, private readonly mono: (() => number) | null = null) {}
+  constructor(private maxEntries: number, private readonly mono: (() => number) | null = null, knownOffsetMs = Infinity) {
+    // `knownOffsetMs`: a least wall − `mono` offset already known, ms (a worker: its primary's): one built inside a step sees it
+    if (mono !== null) this.minOffset = knownOffsetMs / 1000;
+  }
 
   /** `nowS` held back to the monotonic clock's reckoning of it (the least offset seen), epoch s. */
   private heldS(nowS: number): number {

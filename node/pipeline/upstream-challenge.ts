@@ -15,6 +15,21 @@ const SCHEMES: ReadonlySet<string> = new Set(['bearer', 'dpop']);
  * server there), Azure's `authorization_uri` — and whatever else the proxy cannot vouch for.
  */
 const PARAMS: ReadonlySet<string> = new Set(['realm', 'scope', 'error', 'error_description', 'acr_values', 'max_age', 'algs']);
+const PARAM_NAMES: readonly string[] = [...PARAMS];
+
+/** Is value[s, e) a kept parameter's name, in any case? Compared in place: a 64 KiB value of `name=` allocates nothing per name. */
+function keptName(value: string, s: number, e: number): boolean {
+  next: for (const p of PARAM_NAMES) {
+    if (p.length !== e - s) continue;
+    for (let j = 0; j < p.length; j++) {
+      let c = value.charCodeAt(s + j);
+      if (c >= 0x41 && c <= 0x5a) c += 0x20;
+      if (c !== p.charCodeAt(j)) continue next;
+    }
+    return true;
+  }
+  return false;
+}
 
 /** Longest `error_uri` kept (characters between the quotes): a help page's address, not a payload. */
 const MAX_ERROR_URI = 2048;
@@ -40,11 +55,15 @@ function errorUri(raw: string): boolean {
   return URL.canParse(text);
 }
 
-/** Whether an auth-param (`name=value` as written, name lower-cased) passes the filter. */
+/**
+ * Whether an auth-param (`name=value` as written, name lower-cased) passes the filter: a kept name whose value
+ * spells no dropped one (spellsParam below — an `error_uri` with `?resource_metadata=` in its query too).
+ */
 function passes(p: string): boolean {
   const eq = p.indexOf('=');
   const name = p.slice(0, eq);
-  return PARAMS.has(name) || (name === 'error_uri' && errorUri(p.slice(eq + 1)));
+  const value = p.slice(eq + 1);
+  return (PARAMS.has(name) || (name === 'error_uri' && errorUri(value))) && !spellsParam(value);
 }
 
 /**
@@ -59,6 +78,22 @@ for (let c = 0; c < 128; c++) {
   TOKEN68[c] = alnum || '-._~+/'.includes(String.fromCharCode(c)) ? 1 : 0;
 }
 const isIn = (table: Uint8Array, c: number): boolean => c < 128 && table[c] === 1;
+
+/**
+ * True when a quoted value spells `name=` (BWS allowed) for a name not kept: a client that finds a parameter
+ * by a regex over the whole field (`/resource_metadata\s*=\s*([^,\s]+)/`, as MCP clients do) reads it
+ * there — `error_description="resource_metadata=https://evil.example/…"` steered it as the parameter would.
+ */
+function spellsParam(value: string): boolean {
+  for (let eq = value.indexOf('='); eq !== -1; eq = value.indexOf('=', eq + 1)) {
+    let e = eq;
+    while (e > 0 && (value.charCodeAt(e - 1) === 0x20 || value.charCodeAt(e - 1) === 0x09)) e--;
+    let s = e;
+    while (s > 0 && isIn(TCHAR, value.charCodeAt(s - 1))) s--;
+    if (s < e && !keptName(value, s, e)) return true;
+  }
+  return false;
+}
 
 /** One challenge: scheme and its auth-params as raw `name=value` texts. */
 interface Challenge { scheme: string; params: string[]; keep: boolean }
@@ -139,8 +174,8 @@ function filtered(v: string): string | null {
     if (ps.length !== c.params.length) dropped = true;
     kept.push(ps.length === 0 ? c.scheme : `${c.scheme} ${ps.join(', ')}`);
   }
-  if (!dropped) return v;
-  return kept.length === 0 ? null : kept.join(', ');
+  if (kept.length === 0) return null; // an empty field (`WWW-Authenticate: ` or `, ,`) is no challenge: a 401 gets the proxy's own
+  return dropped ? kept.join(', ') : v;
 }
 
 /**

@@ -28,6 +28,10 @@ const ANSWERS: Record<string, string> = {
   badUris: 'WWW-Authenticate: Bearer realm="orders", error_uri="/help", error_uri="javascript:alert(1)", error_uri="https://login.example@evil.example/", error_uri="HTTPS://ok.example/a b", error_uri=help, error="invalid_token"\r\n',
   // nothing to drop, in a spelling the filter's rebuilt value differs from (no space after the comma, `Realm`)
   spelled: 'WWW-Authenticate: Bearer Realm="orders",error="invalid_token",error_description="expired"\r\n',
+  // every parameter allowed, but a kept value spells a dropped one: clients that find `resource_metadata` by a
+  // regex over the whole field (`/resource_metadata\s*=\s*([^,\s]+)/`, as MCP clients do) read it from there
+  empty: 'WWW-Authenticate: \r\n',
+  smuggled: `WWW-Authenticate: Bearer realm="orders", error="invalid_token", error_description="resource_metadata=${EVIL} see"\r\n`,
 };
 
 let as: AuthServer;
@@ -171,5 +175,26 @@ describe('an upstream\'s WWW-Authenticate on a request the proxy authenticated',
     expect(challenges(r.headers['www-authenticate'])).toEqual(['Bearer realm="orders", error="invalid_token"']);
     const a = await h2Request(session, { ':method': 'GET', ':path': '/api/badUris', authorization: `Bearer ${t}` });
     expect(challenges(a.headers['www-authenticate'])).toEqual(['Bearer realm="orders", error="invalid_token"']);
+  });
+
+  it('a dropped parameter spelled inside a kept one\'s quoted value is dropped with it, on both listeners', async () => {
+    const t = await as.issueJwt({ sub: 'alice' });
+    const want = ['Bearer realm="orders", error="invalid_token"'];
+    const r = await call(`${proxy.url}/api/smuggled`, { headers: bearer(t) });
+    expect(r.status).toBe(401);
+    // before: passed whole, and a client reading parameters by regex went to evil.example for its next token
+    expect(challenges(r.headers['www-authenticate'])).toEqual(want);
+    const a = await h2Request(session, { ':method': 'GET', ':path': '/api/smuggled', authorization: `Bearer ${t}` });
+    expect(challenges(a.headers['www-authenticate'])).toEqual(want);
+  });
+
+  it('an empty field is no challenge: the 401 gets the proxy\'s own, on both listeners', async () => {
+    const t = await as.issueJwt({ sub: 'alice' });
+    const r = await call(`${proxy.url}/api/empty`, { headers: bearer(t) });
+    expect(r.status).toBe(401);
+    // before: the empty field passed as written (nothing was dropped from it), a 401 without a challenge
+    expect(challenges(r.headers['www-authenticate'])).toEqual(['Bearer realm="portcullis"']);
+    const a = await h2Request(session, { ':method': 'GET', ':path': '/api/empty', authorization: `Bearer ${t}` });
+    expect(challenges(a.headers['www-authenticate'])).toEqual(['Bearer realm="portcullis"']);
   });
 });

@@ -112,6 +112,22 @@ describe('ReplayCache', () => {
     c.sweep(clock.wall);
     expect(c.has(key(1), clock.wall)).toBe(false);
   });
+
+  it('built inside a step forward, given the offset known before (a worker its primary replaced then): fresh proofs pass after the step back', () => {
+    const T = 1_700_000_000;
+    const clock = { wall: T + 3_600, mono: 0 }; // s: the step is in effect when this cache is built
+    const c = new ReplayCache(100, () => clock.mono * 1000, T * 1000); // the primary read wall − mono = T before the step
+    c.setWindow(300);
+    c.sweep(clock.wall); // the periodic sweep at boot
+    expect(c.claim(key(1), clock.wall + 300, clock.wall)).toBe('fresh');
+    clock.wall += 301;
+    clock.mono += 301;
+    c.sweep(clock.wall);
+    clock.wall -= 3_600; // NTP steps back
+    clock.mono += 1;
+    // before: 'too_old' for the hour — the cache took the stepped clock for the offset, forgot the proof, raised the floor
+    expect(c.claim(key(2), clock.wall + 300, clock.wall)).toBe('fresh');
+  });
 });
 
 function fakePeers(over: Partial<ReplayPeers> = {}): ReplayPeers & { announced: string[]; suspected: string[] } {

@@ -28,6 +28,15 @@ describe('upstreamChallenges', () => {
     ['Bearer realm="open', ['Bearer realm="portcullis"']],
     ['Bearer realm=', ['Bearer realm="portcullis"']],
     ['Bearer, , Basic', ['Bearer']],
+    // a dropped parameter spelled inside a kept value (a client reading parameters by regex finds it there):
+    // the kept one goes with it; an allowed name, or `=` after no name, is left alone
+    ['Bearer error="invalid_token", error_description="resource_metadata=https://e.example/x y"', ['Bearer error="invalid_token"']],
+    ['Bearer realm="x", error_description="see xResource_Metadata =https://e.example/x"', ['Bearer realm="x"']],
+    ['Bearer realm="a, authorization_uri=\\"https://e.example/\\""', ['Bearer']],
+    ['Bearer error_description="expected realm=x; =1"', ['Bearer error_description="expected realm=x; =1"']],
+    // a field with no challenge in it is none: a 401 gets the proxy's own (since the pass-as-written change it passed empty)
+    ['', ['Bearer realm="portcullis"']],
+    [' , ,', ['Bearer realm="portcullis"']],
   ])('%s', (v, want) => {
     expect(one(v)).toEqual(want);
   });

@@ -64,13 +64,45 @@ describe('RevocationStore under a stepped wall clock', () => {
     s.sweep(); // the store has read its clocks at boot
     clock.wall += 86_400_000; // the wall clock steps a day forward and stays there (the monotonic clock did not count it)
     const day = T0 + 86_400;
-    expect(s.apply(rec({ kind: 'jti', value: 'a', expiresAt: day + 600 }))).toBe('applied');
-    expect(s.apply(rec({ kind: 'jti', value: 'b', expiresAt: day + 600 }))).toBe('applied');
+    // made after the step, by a peer or here: their origin's clock reads the day too
+    expect(s.apply(rec({ kind: 'jti', value: 'a', expiresAt: day + 600, createdAt: day * 1000 }))).toBe('applied');
+    expect(s.apply(rec({ kind: 'jti', value: 'b', expiresAt: day + 600, createdAt: day * 1000 }))).toBe('applied');
     // both clocks move on past expiry + linger: every token the two entries match has expired by either clock
     clock.wall += 721_000;
     clock.mono += 721_000;
     // before: 'full' (507) for a day — the held-back clock still read the day before
     expect(s.apply(rec({ kind: 'jti', value: 'c', expiresAt: day + 3_600 }))).toBe('applied');
     expect(s.isRevoked({ tokenHash: 'f'.repeat(64), jti: 'c' })).toBe(true);
+  });
+
+  it('a full store keeps revocations from a right clock that arrived while the wall clock was stepped forward: a step back after it finds them', () => {
+    const clock = { wall: T0 * 1000, mono: 0 };
+    const s = new RevocationStore(() => clock.wall, { mono: () => clock.mono, maxEntries: 2 });
+    s.sweep(); // the store has read its clocks at boot
+    clock.wall += 3_600_000; // a bad NTP source steps this member an hour forward
+    clock.mono += 1_000;
+    // a peer with a right clock revokes two tokens that have 10 min left in real time
+    expect(s.apply(rec({ kind: 'jti', value: 'a', createdAt: T0 * 1000 + 1_000 }))).toBe('applied');
+    expect(s.apply(rec({ kind: 'jti', value: 'b', createdAt: T0 * 1000 + 1_000 }))).toBe('applied');
+    clock.wall += 2_000;
+    clock.mono += 2_000;
+    // the store is full: this one is refused (507, closed) rather than making room by dropping live ones
+    expect(s.apply(rec({ kind: 'jti', value: 'c', expiresAt: T0 + 900, createdAt: T0 * 1000 + 3_000 }))).toBe('full');
+    clock.wall -= 3_600_000; // NTP steps back: the tokens' exp is 10 min ahead again
+    clock.mono += 1_000;
+    // before: both false — the full store's fallback sweep had taken the stepped wall clock at their arrival for
+    // the real time and dropped them, so the revoked tokens were accepted again
+    expect(s.isRevoked({ tokenHash: 'f'.repeat(64), jti: 'a' })).toBe(true);
+    expect(s.isRevoked({ tokenHash: 'f'.repeat(64), jti: 'b' })).toBe(true);
+  });
+
+  it('built inside a step forward, given the offset known before (a worker its primary replaced then): replayed revocations of live tokens are kept', () => {
+    const clock = { wall: (T0 + 3_600) * 1000, mono: 0 };
+    const s = new RevocationStore(() => clock.wall, { mono: () => clock.mono, knownOffsetMs: T0 * 1000 });
+    // before: 'expired' — the stepped clock, read first, was taken for the offset
+    expect(s.apply(rec({ kind: 'jti', value: 'j5' }))).toBe('applied');
+    clock.wall -= 3_600_000;
+    clock.mono += 1_000;
+    expect(s.isRevoked({ tokenHash: 'f'.repeat(64), jti: 'j5' })).toBe(true);
   });
 });
