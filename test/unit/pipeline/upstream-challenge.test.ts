@@ -34,6 +34,9 @@ describe('upstreamChallenges', () => {
     ['Bearer realm="x", error_description="see xResource_Metadata =https://e.example/x"', ['Bearer realm="x"']],
     ['Bearer realm="a, authorization_uri=\\"https://e.example/\\""', ['Bearer']],
     ['Bearer error_description="expected realm=x; =1"', ['Bearer error_description="expected realm=x; =1"']],
+    // an https error_uri passes (RFC 6750 §3), unless its query spells a dropped parameter
+    ['Bearer error="invalid_token", error_uri="https://docs.example/e#3.1"', ['Bearer error="invalid_token", error_uri="https://docs.example/e#3.1"']],
+    ['Bearer error="invalid_token", error_uri="https://docs.example/e?resource_metadata=https://e.example/x"', ['Bearer error="invalid_token"']],
     // a field with no challenge in it is none: a 401 gets the proxy's own (since the pass-as-written change it passed empty)
     ['', ['Bearer realm="portcullis"']],
     [' , ,', ['Bearer realm="portcullis"']],
