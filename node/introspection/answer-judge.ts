@@ -87,3 +87,16 @@ export function judgeAnswer(result: IntrospectionResult, key: string, now: numbe
   const ok: VerifyOk = Object.freeze({ ok: true as const, principal });
   return ok;
 }
+
+/**
+ * `result` as this member shares it with the others (a fill, a kept result handed to an asker): an active answer
+ * without `iss`, which this issuer takes as its own (unless `require_iss`), names the issuer's `iss` — each member
+ * judges a shared answer again under its own rules for the issuer's config name, and where that name means another
+ * issuer there (a policy version repointing it while it spreads, members on differing files) the stated `iss` is
+ * refused instead of an iss-less answer passing as that other issuer's. Anything else is returned as it is.
+ */
+export function sharedResult(result: IntrospectionResult, rules: AnswerRules): IntrospectionResult {
+  const claims = result.claims;
+  if (!result.active || claims === null || claims.iss !== undefined || rules.requireIss) return result;
+  return { ...result, claims: { ...claims, iss: rules.issuerUrl } };
+}
