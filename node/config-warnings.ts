@@ -1,12 +1,12 @@
 // Everything a valid config does that an operator should hear about, as warnings (not errors): credentials over plain http, unlisted
-// methods that fall to a weaker route, routes taking every issuer while another keeps one to itself, h2c beside a TLS listener.
-// check-config prints them; serve logs them at start and after each applied reload, once per process group.
-import { cleartextBesideTls, plainHttpCredentials, unscopedRouteIssuers, type Config, type ConfigProblem } from './config/index.js';
+// methods that fall to a weaker route, routes taking every issuer while another keeps one to itself, one issuer's subjects mistakable
+// for another's, h2c beside a TLS listener. check-config prints them; serve logs them at start and after each reload, once per process group.
+import { cleartextBesideTls, issuerlessIdentity, plainHttpCredentials, unscopedEventSources, unscopedRouteIssuers, type Config, type ConfigProblem } from './config/index.js';
 import { methodFallThroughs } from './routing/method-fall-through.js';
 
 /** The warnings of a validated config, each with its path (empty when none). */
 export function configWarnings(cfg: Config): ConfigProblem[] {
-  return [...plainHttpCredentials(cfg), ...methodFallThroughs(cfg), ...unscopedRouteIssuers(cfg), ...cleartextBesideTls(cfg)];
+  return [...plainHttpCredentials(cfg), ...methodFallThroughs(cfg), ...unscopedRouteIssuers(cfg), ...unscopedEventSources(cfg), ...issuerlessIdentity(cfg), ...cleartextBesideTls(cfg)];
 }
 
 /**

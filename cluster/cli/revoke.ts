@@ -8,7 +8,7 @@ import { loadConfigFile, formatProblems, type Config } from '../../node/config/i
 // the one file, not the folder's index: that loads the policy watcher, the bus and the revocation store
 import { readClusterPolicyConfig } from '../policy/policy-local-config.js';
 import type { RevocationKind } from '../protocol/index.js';
-import { clusterSettings, configuredIssuers, lingerFor, parseTime, publishOnce, revocationJson, type ClusterSettings } from '../revocation/index.js';
+import { clusterSettings, configuredIssuers, issuersReached, lingerFor, parseTime, publishOnce, revocationJson, type ClusterSettings } from '../revocation/index.js';
 import { UsageError } from './usage-error.js';
 import { parseCommandLine } from './command-line.js';
 import { readStdinToken } from './stdin-token.js';
@@ -175,6 +175,7 @@ async function publishOnNats(request: Record<string, unknown>, settings: Cluster
     case 'failed': throw new Error(r.message);
     case 'stored':
       process.stdout.write(`revoked ${r.record.kind} ${r.record.value} (id ${r.record.id}, stream ${r.stream} seq ${r.seq}${r.duplicate ? ', stored once: an earlier copy of it (an attempt whose answer was lost, or the live copy) was stored first' : ''})\n`);
+      noteEveryIssuer(r.record.issuer === null, r.record.kind, issuersReached(r.record, knownIssuers));
       return;
     default: { const never: never = r; return never; }
   }
@@ -202,7 +203,7 @@ async function postToAdmin(base: string, bearer: string, request: Record<string,
   }
   if (res.status >= 300 && res.status < 400) throw new Error(`admin API answered ${res.status}: a redirect (not followed; is ${url} the admin listener?), nothing was revoked`);
   const text = await res.text();
-  let body: { revocation?: ReturnType<typeof revocationJson>; message?: string; persisted?: boolean | null } = {};
+  let body: { revocation?: ReturnType<typeof revocationJson>; message?: string; persisted?: boolean | null; issuers_reached?: unknown } = {};
   try { body = JSON.parse(text) as typeof body; } catch { /* reported below */ }
   // Only the admin API's own `message` is shown, and never a credential in it: whatever answers at
   // a mistyped URL may echo the request (the admin token in Authorization) back in its body.
@@ -211,4 +212,15 @@ async function postToAdmin(base: string, bearer: string, request: Record<string,
   if (res.status !== 201 || body.revocation === undefined) throw new Error(`admin API answered ${res.status}: ${said}`);
   const r = body.revocation;
   process.stdout.write(`revoked ${String(r.kind)} ${String(r.value)} (id ${String(r.id)}${body.persisted === false ? ', not yet persisted: the proxy retries' : ''})\n`);
+  noteEveryIssuer(r.issuer === null, String(r.kind), body.issuers_reached);
+}
+
+/**
+ * On stderr, when a revocation without --issuer reaches two or more configured issuers: tenants (realms, staging and
+ * prod) name their users, clients and keys independently, so the operator learns it refused each one's `alice`.
+ */
+function noteEveryIssuer(unscoped: boolean, kind: string, reached: unknown): void {
+  if (!unscoped || !Array.isArray(reached) || reached.length < 2) return;
+  const flag = kind === 'client_id' ? 'client' : kind;
+  process.stderr.write(`note: no --issuer, so this ${flag} is revoked at every configured issuer (${reached.length}: ${reached.map(String).join(', ')}); each names its own users, clients and keys — give --issuer ISS to revoke one issuer's\n`);
 }

@@ -7,7 +7,7 @@ export { DEFAULT_LINGER_S, lingerFor, MAX_LINGER_S, MAX_SKEW_S, MIN_SKEW_S, type
 export { RevocationActor, type AddOutcome, type ArrivalPath, type RevocationActorOptions, type RevocationMode, type RevocationSource } from './revocation-actor.js';
 export { buildRevocation, checkRevocationRecord, configuredIssuers, SKEW_S, type BuildContext, type BuildResult, type RecordCheck, type RevocationRequest } from './revocation-request.js';
 export { parseTime, wallNow, type TimeParse } from './revocation-time.js';
-export { revocationAdminRoutes, revocationJson } from './revocation-admin.js';
+export { issuersReached, revocationAdminRoutes, revocationJson } from './revocation-admin.js';
 export {
   clusterSettings, DEFAULT_MAX_REVOCATION_BYTES, DEFAULT_MAX_REVOCATIONS, DEFAULT_MAX_TOKEN_LIFETIME_S, STREAM_AGE_MARGIN_S,
   type BusAuthSettings, type ClusterSection, type ClusterSettings, type DirectSettings, type SnapshotSettings,

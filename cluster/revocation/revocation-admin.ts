@@ -1,5 +1,5 @@
 // Admin API handlers: `POST /revocations` (JSON `{ kind, value, before?, exp?, issuer?,
-// reason? }` → 201 with the entry, 400 naming every bad field, 507 when the store is at
+// reason? }` → 201 with the entry and the issuers it reaches, 400 naming every bad field, 507 when the store is at
 // its bound) and `GET /revocations` (live entries, optional `?kind=` and `?limit=`, nothing else). An `issuer`
 // must be one the member's current config (cluster policy) configures.
 import type { AdminHandler } from '../../node/admin/admin-server.js';
@@ -15,6 +15,17 @@ export function revocationJson(r: RevocationRecord): Record<string, unknown> {
     id: r.id, kind: r.kind, value: r.value, issuer: r.issuer, before: r.before,
     expires_at: r.expiresAt, reason: r.reason, created_at: new Date(r.createdAt).toISOString(), origin: r.origin,
   };
+}
+
+/**
+ * The configured `iss` values whose tokens `r` can match: its own `issuer`, or — without one — every configured
+ * issuer (a `sub` `alice` is each tenant's `alice`); null for a `token` revocation (one token, whoever issued it)
+ * or when the member's issuers are unknown.
+ */
+export function issuersReached(r: Pick<RevocationRecord, 'kind' | 'issuer'>, known: readonly string[] | undefined): string[] | null {
+  if (r.kind === 'token') return null;
+  if (r.issuer !== null) return [r.issuer];
+  return known === undefined ? null : [...new Set(known)];
 }
 
 const bad = (message: string, errors?: readonly string[]): { status: number; body: unknown } =>
@@ -35,7 +46,7 @@ export function revocationAdminRoutes(actor: RevocationActor, store: RevocationS
       // 507: the request is fine, the store's bound is not (cluster.revocation.max_entries / max_bytes)
       if (!out.ok && out.full === true) return { status: 507, body: { error: 'revocation_store_full', message: out.errors.join('; '), errors: out.errors } };
       if (!out.ok) return bad(out.errors.join('; '), out.errors);
-      return { status: 201, body: { revocation: revocationJson(out.record), persisted: out.persisted, stream_seq: out.streamSeq } };
+      return { status: 201, body: { revocation: revocationJson(out.record), persisted: out.persisted, stream_seq: out.streamSeq, issuers_reached: issuersReached(out.record, knownIssuers?.()) } };
     },
     'GET /revocations': async (req) => {
       const q = adminQuery(req.url, ['kind', 'limit']);

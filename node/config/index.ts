@@ -17,5 +17,6 @@ export { RESTART_ONLY_FIELDS, restartOnlyChanges, withStartFields } from './rest
 export { routeDeadlineMs } from './route-deadline.js';
 export { defaultRouteIssuers, ownIssuerNames, routeIssuers, unscopedRouteIssuers } from './route-issuers.js';
 export { quotedName, shownName } from './shown-value.js';
+export { issuerlessIdentity, unscopedEventSources } from './issuer-mix-warnings.js';
 export { shadowedRoutes } from './route-shadow.js';
 export { cleartextBesideTls } from './cleartext-listener.js';

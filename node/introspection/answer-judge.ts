@@ -68,18 +68,35 @@ export function judgeAnswer(result: IntrospectionResult, key: string, now: numbe
     if (!Array.isArray(aud) || !aud.every((a) => typeof a === 'string')) return REFUSED.badClaims;
     if (!aud.some((a: string) => rules.audiences.includes(a))) return REFUSED.wrongAudience;
   }
+  // an answer without `iss` is taken as the issuer's own (above), so its principal names it: the upstream's
+  // X-Auth-Issuer and a route's `iss` rule read it, as for a JWT — else one tenant's `alice` reached the upstream
+  // without an issuer beside another tenant's. Once per answer (the outcome is cached), never per request.
+  const named = claims.iss === undefined ? Object.freeze({ ...claims, iss: rules.issuerUrl }) : claims;
   const principal: Principal = Object.freeze({
     issuer: rules.name,
     kind: 'opaque' as const,
-    claims,
-    scopes: scopesOf(claims),
+    claims: named,
+    scopes: scopesOf(named),
     // no `exp` in the answer: the principal is trusted until the cached answer expires
     exp: exp ?? Math.floor(result.expiresAt / 1000),
     // the same instant as the check above: exp + skew; without exp, the answer's cache expiry
     validUntil: exp !== null ? exp + rules.skewMs / 1000 : Math.floor(result.expiresAt / 1000),
     fingerprint: key.slice(0, 16),
-    facts: jws === undefined || jws === null ? tokenFacts(key, claims, undefined, rules.issuerUrl) : Object.freeze(withKeyFacts(tokenFacts(key, claims, undefined, rules.issuerUrl), jws)),
+    facts: jws === undefined || jws === null ? tokenFacts(key, named, undefined, rules.issuerUrl) : Object.freeze(withKeyFacts(tokenFacts(key, named, undefined, rules.issuerUrl), jws)),
   });
   const ok: VerifyOk = Object.freeze({ ok: true as const, principal });
   return ok;
+}
+
+/**
+ * `result` as this member shares it with the others (a fill, a kept result handed to an asker): an active answer
+ * without `iss`, which this issuer takes as its own (unless `require_iss`), names the issuer's `iss` — each member
+ * judges a shared answer again under its own rules for the issuer's config name, and where that name means another
+ * issuer there (a policy version repointing it while it spreads, members on differing files) the stated `iss` is
+ * refused instead of an iss-less answer passing as that other issuer's. Anything else is returned as it is.
+ */
+export function sharedResult(result: IntrospectionResult, rules: AnswerRules): IntrospectionResult {
+  const claims = result.claims;
+  if (!result.active || claims === null || claims.iss !== undefined || rules.requireIss) return result;
+  return { ...result, claims: { ...claims, iss: rules.issuerUrl } };
 }

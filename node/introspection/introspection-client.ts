@@ -11,7 +11,7 @@ import { IntrospectionCache, resultSize } from './introspection-cache.js';
 import { IntrospectionCaller, type CallAnswer, type CallFailReason, type IntrospectionConfig } from './introspection-caller.js';
 import { shownEnvName } from '../config/env-check.js';
 import { jwsKeyFacts, withHeaderKid, type JwsKeyFacts } from './jws-kid.js';
-import { judgeAnswer, type AnswerRules } from './answer-judge.js';
+import { judgeAnswer, sharedResult, type AnswerRules } from './answer-judge.js';
 import { deepFreeze } from './answer-claims.js';
 import { InFlightDrops } from './in-flight-drops.js';
 import { FailureLog } from './failure-log.js';
@@ -256,7 +256,7 @@ export class IntrospectionClient {
   /** An answer was cached here: tell onResult (a hook that throws is logged, never the lookup's failure). */
   #filled(key: string, result: IntrospectionResult): void {
     if (this.#onResult === undefined) return;
-    try { this.#onResult(key, result); } catch (err) { this.#log?.error({ err }, 'introspection onResult hook failed'); }
+    try { this.#onResult(key, sharedResult(result, this.#rules)); } catch (err) { this.#log?.error({ err }, 'introspection onResult hook failed'); }
   }
 
   /** The flight's place back to its client's budget (once: a late call gives it when it leaves the wire). */

@@ -1,7 +1,8 @@
 // The introspection judge's boundaries, table-driven at a fixed clock: each date rule on both
-// sides of its clock-skew edge, audience lists, require_aud, require_iss, DPoP token_type, issuer compared exactly.
+// sides of its clock-skew edge, audience lists, require_aud, require_iss, DPoP token_type, issuer compared exactly;
+// an iss-less answer's principal and shared copy name the issuer's iss.
 import { describe, it, expect } from 'vitest';
-import { judgeAnswer, type AnswerRules } from '../../../node/introspection/answer-judge.js';
+import { judgeAnswer, sharedResult, type AnswerRules } from '../../../node/introspection/answer-judge.js';
 import { REFUSED } from '../../../node/introspection/refusals.js';
 import type { VerifyOutcome } from '../../../node/pipeline/token-verifier.js';
 
@@ -65,5 +66,21 @@ describe('judgeAnswer', () => {
     expect(r.ok && r.principal.exp).toBe(NOW + 60);
     const noExp = judge({ exp: undefined });
     expect(noExp.ok && noExp.principal.validUntil).toBe(NOW + 60);
+  });
+});
+
+describe('an answer without iss', () => {
+  it('makes a principal whose claims name the issuer\'s iss (X-Auth-Issuer, iss rules)', () => {
+    const r = judge({ iss: undefined });
+    expect(r.ok && r.principal.claims.iss).toBe('https://as.test');
+    expect(r.ok && Object.isFrozen(r.principal.claims)).toBe(true);
+  });
+
+  it('is shared naming it too; an answer with iss, an inactive one, or one under require_iss is shared as it came', () => {
+    const bare = { active: true, claims: { sub: 'bob' }, expiresAt: NOW * 1000 } as const;
+    expect(sharedResult(bare, rules)).toEqual({ ...bare, claims: { sub: 'bob', iss: 'https://as.test' } });
+    expect(bare.claims).toEqual({ sub: 'bob' }); // the member's own copy is left alone
+    for (const r of [{ ...bare, claims: { sub: 'bob', iss: 'https://other' } }, { active: false, claims: null, expiresAt: 0 }]) expect(sharedResult(r, rules)).toBe(r);
+    expect(sharedResult(bare, { ...rules, requireIss: true })).toBe(bare);
   });
 });
