@@ -4,6 +4,7 @@
 // readiness and metrics.
 import type { ConnectionOptions } from 'nats';
 import type { AdminHandler } from '../node/admin/admin-server.js';
+import { heapBoundedCacheBytes } from '../node/cache-heap-bound.js';
 import type { Config } from '../node/config/index.js';
 import { inheritedWallOffsetMs } from '../node/contracts/index.js';
 import type { Logger } from '../node/log.js';
@@ -163,7 +164,7 @@ export class ClusterNode {
     }
     // the owner's kept results hold introspection claims too: bounded by the same byte budget as each local cache
     const cacheBytes = (opts.config as { verifier?: { cache_bytes?: unknown } }).verifier?.cache_bytes;
-    const introspection = typeof cacheBytes === 'number' ? { maxResultBytes: cacheBytes, ...opts.introspection } : opts.introspection;
+    const introspection = typeof cacheBytes === 'number' ? { maxResultBytes: heapBoundedCacheBytes(cacheBytes), ...opts.introspection } : opts.introspection;
     const node = new ClusterNode(memberId, opts.role, mode, settings, transport, new Codec(), logger, opts.heartbeatMs ?? settings.heartbeatMs, introspection, auth, opts.current ?? (() => opts.config));
     node.revocationActor.start();
     // `serve --workers N`: the primary hands its workers every revocation it holds (without NATS) or makes (on NATS: enforced with the bus away too)

@@ -1,8 +1,8 @@
 // The audit trail: one JSON line per administrative action, on its own file (`log.audit.file`,
 // created 0600, written synchronously, in order, so a clean close loses nothing) or, when no file is
 // set, through the process log's stdout queue. Never a token or secret: actors and tokens appear as
-// fingerprints only.
-import { appendFileSync, chmodSync, closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
+// fingerprints only. A file moved or removed under the process (logrotate) is reopened by its path.
+import { appendFileSync, chmodSync, closeSync, fstatSync, ftruncateSync, mkdirSync, openSync, statSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import pino, { type Logger } from 'pino';
 import { logLinesDropped, oneLine } from '../log.js';
@@ -43,6 +43,13 @@ export class AuditLog {
   private closed = false;
   /** Lines whose write failed (disk full, file size limit, a bad descriptor): the actions went on. */
   private linesLost = 0;
+  /** Times the path no longer named the open file (moved, removed, replaced) and was opened again. */
+  private reopened = 0;
+  /** The open file's device and inode, to tell whether the path still names it. */
+  private dev = 0;
+  private ino = 0;
+  /** A failed write left part of a line that could not be cut off again: the next write starts a new line. */
+  private midLine = false;
   private readonly unauthorized = new UnauthorizedBudget((r) => this.record(r));
   private readonly writeQueued = (): void => {
     this.timer = null;
@@ -61,7 +68,9 @@ export class AuditLog {
    * reloads) or batched (recordSoon), so a few µs of write(2) off the request path is cheap.
    */
   private constructor(private readonly out: Logger, private readonly lines: LineCollector, private fd: number, private readonly file: string | null,
-    private readonly stdout: LineSink) {}
+    private readonly stdout: LineSink) {
+    if (fd >= 0) this.noteIdentity();
+  }
 
   /**
    * Open the destination; throws (with the path) when the file cannot be created. Without a file the
@@ -71,13 +80,7 @@ export class AuditLog {
    * never cut by the other lines; what that queue drops is counted as lost here.
    */
   static open(s: AuditSettings, stdout: LineSink): AuditLog {
-    let fd = -1;
-    if (s.file !== undefined) {
-      mkdirSync(dirname(s.file), { recursive: true, mode: 0o700 });
-      fd = openSync(s.file, 'a', 0o600);
-      // tighten one that exists: audit lines name actors and subjects
-      chmodSync(s.file, 0o600);
-    }
+    const fd = s.file === undefined ? -1 : openAuditFile(s.file);
     const lines = new LineCollector();
     const out = pino({ base: { name: 'portcullis-audit', pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime, messageKey: 'msg' }, lines);
     return new AuditLog(out, lines, fd, s.file ?? null, stdout);
@@ -109,9 +112,9 @@ export class AuditLog {
     }
   }
 
-  /** Metric source keys (node/metrics/component-families.ts): `audit.lines_lost`, `audit.unauthorized_coalesced`. */
+  /** Metric source keys (node/metrics/component-families.ts): `audit.lines_lost`, `audit.unauthorized_coalesced`, `audit.file_reopened`. */
   stats(): Record<string, number> {
-    return { 'audit.lines_lost': this.linesLost, 'audit.unauthorized_coalesced': this.unauthorized.coalesced };
+    return { 'audit.lines_lost': this.linesLost, 'audit.unauthorized_coalesced': this.unauthorized.coalesced, 'audit.file_reopened': this.reopened };
   }
 
   /**
@@ -156,17 +159,65 @@ export class AuditLog {
       // the file has no destination of its own to escape U+2028/U+2029: done here (stdout's does it)
       const line = oneLine(s);
       if (this.closed) appendFileSync(this.file, line, { mode: 0o600 });
-      else writeAll(this.fd, Buffer.from(line, 'utf8'));
+      else {
+        this.followPath(this.file);
+        this.writeLines(Buffer.from(this.midLine ? `\n${line}` : line, 'utf8'));
+      }
     } catch (err) {
       const lines = s.split('\n').length - 1;
       this.linesLost += lines;
       process.stderr.write(`portcullis: audit trail write failed (${(err as NodeJS.ErrnoException).code ?? String(err)}); ${lines} line(s) not written\n`);
     }
   }
+
+  /**
+   * Reopen `file` when its path no longer names the open file: moved away (logrotate without
+   * copytruncate), removed, or replaced. Records written to the old descriptor reached a renamed file
+   * no reader follows, or a removed one nobody can read, and were counted as written. Two stat(2)
+   * per write: audit writes are rare or batched. Throws when the path cannot be opened again.
+   */
+  private followPath(file: string): void {
+    const st = statSync(file, { throwIfNoEntry: false });
+    if (st !== undefined && st.dev === this.dev && st.ino === this.ino) return;
+    const fd = openAuditFile(file);
+    try { closeSync(this.fd); } catch { /* already gone */ }
+    this.fd = fd;
+    this.midLine = false;
+    this.noteIdentity();
+    this.reopened++;
+    process.stderr.write(`portcullis: audit file ${file} was moved or removed; writing to a new file at its path\n`);
+  }
+
+  private noteIdentity(): void {
+    const st = fstatSync(this.fd);
+    this.dev = st.dev;
+    this.ino = st.ino;
+  }
+
+  /**
+   * write(2) until every byte is out. A write that fails part way (disk full, file size limit) has its
+   * part cut off the file's end again: left there, the next record written was glued onto it and
+   * neither line read as JSON. When the cut fails too, the next write starts with a newline.
+   */
+  private writeLines(b: Buffer): void {
+    let off = 0;
+    try {
+      while (off < b.length) off += writeSync(this.fd, b, off, b.length - off);
+      this.midLine = false;
+    } catch (err) {
+      if (off > 0) {
+        try { ftruncateSync(this.fd, fstatSync(this.fd).size - off); } catch { this.midLine = true; }
+      }
+      throw err;
+    }
+  }
 }
 
-/** write(2) to the audit file until every byte is out. */
-function writeAll(fd: number, b: Buffer): void {
-  let off = 0;
-  while (off < b.length) off += writeSync(fd, b, off, b.length - off);
+/** Open (create 0600, parent directories 0700) the audit file for appending; throws with the path. */
+function openAuditFile(file: string): number {
+  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  const fd = openSync(file, 'a', 0o600);
+  // tighten one that exists: audit lines name actors and subjects
+  chmodSync(file, 0o600);
+  return fd;
 }

@@ -4,6 +4,7 @@
 // discard), so warm keys and caches survive unchanged issuers and a refused reload changes nothing.
 import { routeDeadlineMs, type Config } from '../config/index.js';
 import type { IntrospectionSharing, TokenState } from '../contracts/index.js';
+import { heapBoundedCacheBytes } from '../cache-heap-bound.js';
 import { proxyError } from '../errors.js';
 import { IntrospectionSet, type PreparedIntrospection } from '../introspection/index.js';
 import { JwtVerifier, type PreparedIssuers } from '../jwt/index.js';
@@ -93,7 +94,7 @@ export function createTokenCheck(config: Config, logger: Logger, opts: TokenChec
     issuers: {},
     poolSize: config.verifier.pool_size,
     cacheEntries: config.verifier.cache_entries,
-    cacheBytes: config.verifier.cache_bytes,
+    cacheBytes: heapBoundedCacheBytes(config.verifier.cache_bytes),
     mode: config.verifier.mode,
     inlineBudgetUs: config.verifier.inline_budget_us,
     taskTimeoutMs: config.verifier.task_timeout_ms,

@@ -63,6 +63,11 @@ export function midBodyFailure(err: H1Error, upstream: string, idleBodyMs: numbe
 /** A failure before any response head. `connect`: isConnectFailure(err) (h1-client.ts); `idleBodyMs`: the upstream's idle_body_ms, for the message. */
 export function beforeHeadFailure(err: H1Error, upstream: string, connect: boolean, idleBodyMs = 0): UpstreamFailure {
   const code = err.code;
+  if (connect && (code === 'EMFILE' || code === 'ENFILE')) {
+    // the proxy had no file descriptor for the socket (its open-files limit): its own side, never charged to the
+    // target (before: counted as the target refusing, toward its ejection, and logged as upstream_connect)
+    return { metric: 'local_fd_limit', reason: 'local_fd_limit', error: proxyError('PORTCULLIS_ERR_UPSTREAM_UNAVAILABLE', `no file descriptor left to connect to upstream "${upstream}"`) };
+  }
   if (connect) {
     // refused, unreachable, connect timeout, TLS: the target is at fault
     const timeout = code === 'ETIMEDOUT';

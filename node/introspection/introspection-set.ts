@@ -2,6 +2,7 @@
 // endpoint discovery with backoff, joining the cluster-wide cache (IntrospectionSharing), and
 // reload in two steps — prepare builds clients for new or changed issuers beside the running
 // ones, commit swaps (unchanged issuers keep their client, cache and endpoint), discard drops.
+import { heapBoundedCacheBytes } from '../cache-heap-bound.js';
 import type { Config, IssuerConfig } from '../config/index.js';
 import type { IntrospectionSharing } from '../contracts/index.js';
 import type { Logger } from '../log.js';
@@ -136,7 +137,7 @@ export class IntrospectionSet {
     const shares = { open: true };
     const publish = sharing?.publisher(name);
     const client = new IntrospectionClient({
-      name, issuer: cfg, env, maxEntries: next.verifier.cache_entries, maxBytes: next.verifier.cache_bytes, logger, endpoint,
+      name, issuer: cfg, env, maxEntries: next.verifier.cache_entries, maxBytes: heapBoundedCacheBytes(next.verifier.cache_bytes), logger, endpoint,
       ...(sharing !== null ? { coordinate: sharing.coordinator(name), onResult: (key, result) => { if (shares.open) publish?.(key, result); } } : {}),
     });
     return { config: JSON.stringify(cfg), client, shares, detach: () => {}, stopDiscovery: () => {} };

@@ -1,0 +1,20 @@
+// heapBoundedCacheBytes: the bound a token cache gets from verifier.cache_bytes and V8's heap limit
+// (heap_size_limit = old space + Node 20's 48 MiB young generation), worked for the sizes README names.
+import { describe, it, expect } from 'vitest';
+import { heapBoundedCacheBytes } from '../../node/cache-heap-bound.js';
+
+const MiB = 1024 * 1024;
+const limitFor = (oldSpaceMb: number): number => (oldSpaceMb + 48) * MiB;
+
+describe('heapBoundedCacheBytes', () => {
+  it('keeps what fits, holds what does not to half the old space beside 16 MiB', () => {
+    expect(heapBoundedCacheBytes(80 * MiB, limitFor(4096))).toBe(80 * MiB); // the default under Node's default heap
+    expect(heapBoundedCacheBytes(1024 * MiB, limitFor(64))).toBe(24 * MiB);
+    expect(heapBoundedCacheBytes(1024 * MiB, limitFor(32))).toBe(8 * MiB);
+    expect(heapBoundedCacheBytes(1024 * MiB, limitFor(4096))).toBe(1024 * MiB);
+  });
+
+  it('never goes below zero on a heap smaller than the proxy itself', () => {
+    expect(heapBoundedCacheBytes(80 * MiB, limitFor(8))).toBe(0);
+  });
+});
