@@ -43,6 +43,8 @@ describe('upstreamChallenges', () => {
     // an https error_uri passes (RFC 6750 §3), unless its query spells a dropped parameter
     ['Bearer error="invalid_token", error_uri="https://docs.example/e#3.1"', ['Bearer error="invalid_token", error_uri="https://docs.example/e#3.1"']],
     ['Bearer error="invalid_token", error_uri="https://docs.example/e?resource_metadata=https://e.example/x"', ['Bearer error="invalid_token"']],
+    // …and so does any query naming a parameter (README: the filter cannot tell `?code=` from `?resource_metadata=`)
+    ['Bearer error="invalid_token", error_uri="https://docs.example/errors?code=invalid_token"', ['Bearer error="invalid_token"']],
     // a field with no challenge in it is none: a 401 gets the proxy's own (since the pass-as-written change it passed empty)
     ['', ['Bearer realm="portcullis"']],
     [' , ,', ['Bearer realm="portcullis"']],
