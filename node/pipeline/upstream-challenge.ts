@@ -80,14 +80,22 @@ for (let c = 0; c < 128; c++) {
 const isIn = (table: Uint8Array, c: number): boolean => c < 128 && table[c] === 1;
 
 /**
- * True when a quoted value spells `name=` (BWS allowed) for a name not kept: a client that finds a parameter
+ * Whether char code `c` may stand between a name and its `=` for a client reading the field by regex: SP and
+ * HTAB (BWS), and what a `\s` takes beyond them in a latin1 head — obs-text (0x80–0xFF: NBSP 0xA0 is JavaScript's
+ * `\s`, NEL 0x85 Python's) — and a backslash (a client unescaping the field first reads `name\=` as `name=`).
+ */
+const gap = (c: number): boolean => c === 0x20 || c === 0x09 || c === 0x5c || c >= 0x80;
+
+/**
+ * True when a quoted value spells `name=` (gaps above allowed) for a name not kept: a client that finds a parameter
  * by a regex over the whole field (`/resource_metadata\s*=\s*([^,\s]+)/`, as MCP clients do) reads it
- * there — `error_description="resource_metadata=https://evil.example/…"` steered it as the parameter would.
+ * there — `error_description="resource_metadata=https://evil.example/…"` steered it as the parameter would
+ * (before, with NBSP before the `=` it passed: a `\s*` reads NBSP as a space).
  */
 function spellsParam(value: string): boolean {
   for (let eq = value.indexOf('='); eq !== -1; eq = value.indexOf('=', eq + 1)) {
     let e = eq;
-    while (e > 0 && (value.charCodeAt(e - 1) === 0x20 || value.charCodeAt(e - 1) === 0x09)) e--;
+    while (e > 0 && gap(value.charCodeAt(e - 1))) e--;
     let s = e;
     while (s > 0 && isIn(TCHAR, value.charCodeAt(s - 1))) s--;
     if (s < e && !keptName(value, s, e)) return true;

@@ -32,6 +32,8 @@ const ANSWERS: Record<string, string> = {
   // regex over the whole field (`/resource_metadata\s*=\s*([^,\s]+)/`, as MCP clients do) read it from there
   empty: 'WWW-Authenticate: \r\n',
   smuggled: `WWW-Authenticate: Bearer realm="orders", error="invalid_token", error_description="resource_metadata=${EVIL} see"\r\n`,
+  // the same with NBSP (byte 0xA0) before the `=`: a `\s*` in the client's regex reads it as a space
+  nbsp: `WWW-Authenticate: Bearer realm="orders", error="invalid_token", error_description="resource_metadata\u00a0=${EVIL} see"\r\n`,
 };
 
 let as: AuthServer;
@@ -185,6 +187,19 @@ describe('an upstream\'s WWW-Authenticate on a request the proxy authenticated',
     // before: passed whole, and a client reading parameters by regex went to evil.example for its next token
     expect(challenges(r.headers['www-authenticate'])).toEqual(want);
     const a = await h2Request(session, { ':method': 'GET', ':path': '/api/smuggled', authorization: `Bearer ${t}` });
+    expect(challenges(a.headers['www-authenticate'])).toEqual(want);
+  });
+
+  it('a dropped parameter spelled with NBSP before its `=` is dropped with its kept one too, on both listeners', async () => {
+    const t = await as.issueJwt({ sub: 'alice' });
+    const want = ['Bearer realm="orders", error="invalid_token"'];
+    // a client's `/resource_metadata\s*=\s*([^,\s]+)/` finds the address across NBSP (JavaScript's \s takes it)
+    expect(/resource_metadata\s*=\s*([^,\s]+)/.exec(ANSWERS.nbsp!)?.[1]).toBe(EVIL);
+    const r = await call(`${proxy.url}/api/nbsp`, { headers: bearer(t) });
+    expect(r.status).toBe(401);
+    // before: passed whole (only SP and HTAB were read as the gap before `=`)
+    expect(challenges(r.headers['www-authenticate'])).toEqual(want);
+    const a = await h2Request(session, { ':method': 'GET', ':path': '/api/nbsp', authorization: `Bearer ${t}` });
     expect(challenges(a.headers['www-authenticate'])).toEqual(want);
   });
 
