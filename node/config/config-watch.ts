@@ -57,7 +57,8 @@ export function watchConfig(file: string, onChange: () => void, also: readonly s
       checking = false;
       if (stopped) return;
       if (timer !== null) return; // changed again meanwhile: its own turn comes
-      if (held && hold.appliedAt > changedAt) { release(); return; } // POST /reload applied the file since the change
+      // POST /reload applied the file since the change (before or after the wait began): nothing left to apply
+      if (hold.appliedAt > changedAt) { release(); return; }
       if (w !== null) {
         const now = performance.now();
         if (!held) { held = true; heldSince = now; warnedAt = now; onHeld(w, 0); }
