@@ -45,6 +45,8 @@ const bigE = ((): typeof good => {
     return { ...good, kid: 'big-e', privateKey, publicKey, jwk: { kty: 'RSA', kid: 'big-e', use: 'sig', alg: 'RS256', n: j.n!, e: b64(e) } };
   }
 })();
+/** A 16384-bit modulus (OpenSSL's largest; random, so no one holds its private half): a check under it costs ~14× one at 2048 bits. */
+const hugeN = { kty: 'RSA', kid: 'huge-n', use: 'sig', alg: 'RS256', n: Buffer.concat([Buffer.from([0xc1]), randomBytes(2046), Buffer.from([0x01])]).toString('base64url'), e: 'AQAB' };
 /** An HMAC key in a public JWKS (alg confusion bait). */
 const octSecret = Buffer.from('an hmac secret a JWKS must never hold').toString('base64url');
 const oct = { kty: 'oct', kid: 'hs', k: octSecret, alg: 'HS256' };
@@ -73,7 +75,7 @@ beforeAll(async () => {
     res.writeHead(200, { 'content-type': 'application/json' });
     if (req.url === '/leaky') { res.end(JSON.stringify({ keys: leakyKeys })); return; }
     if (req.url === '/leaky-ops') { res.end(JSON.stringify({ keys: leakyOpsKeys })); return; }
-    res.end(JSON.stringify({ keys: [good.jwk, { ...es.jwk, alg: 'ES256' }, e1, e2, padded, oct, { ...good.jwk, kid: 'enc', use: 'enc' }, privateJwk(leakedRsa), privateJwk(leakedEc), twin.jwk, bigE.jwk] }));
+    res.end(JSON.stringify({ keys: [good.jwk, { ...es.jwk, alg: 'ES256' }, e1, e2, padded, oct, { ...good.jwk, kid: 'enc', use: 'enc' }, privateJwk(leakedRsa), privateJwk(leakedEc), twin.jwk, bigE.jwk, hugeN] }));
   });
   proxy = await startProxy(baseConfig(echo.url, {
     issuers: {
@@ -129,6 +131,13 @@ describe('a JWKS with unusable keys: tokens under them are refused, the good key
     expect(r.json?.message).toBe('token signing key unknown');
   });
 
+  it('a 16384-bit modulus is not taken: a forged token under its kid is refused as signed by an unknown key, never checked (before: checked, ~14× the cost)', async () => {
+    const input = `${b64url({ alg: 'RS256', typ: 'at+jwt', kid: 'huge-n' })}.${b64url(accessClaims())}`;
+    const r = await refused(`${input}.${randomBytes(2048).toString('base64url')}`);
+    expectBearerError(r, 401, 'invalid_token');
+    expect(r.json?.message).toBe('token signing key unknown');
+  });
+
   it('an oct key in the JWKS: an HS256 token keyed with it → 401', async () => {
     const input = `${b64url({ alg: 'HS256', typ: 'at+jwt', kid: 'hs' })}.${b64url(accessClaims())}`;
     const sig = createHmac('sha256', Buffer.from(octSecret, 'base64url')).update(input).digest('base64url');
@@ -157,7 +166,7 @@ describe('a JWKS with unusable keys: tokens under them are refused, the good key
   it('the refused keys are named in the log by kid, with no key material', () => {
     const refusedLine = proxy.logs().find((l) => l.msg === 'jwks keys refused');
     const text = JSON.stringify(refusedLine);
-    for (const kid of ['e1', 'e2', 'padded', 'hs', 'enc', 'leaked-rsa', 'leaked-ec', 'big-e']) expect(text).toContain(`kid \\"${kid}\\"`);
+    for (const kid of ['e1', 'e2', 'padded', 'hs', 'enc', 'leaked-rsa', 'leaked-ec', 'big-e', 'huge-n']) expect(text).toContain(`kid \\"${kid}\\"`);
     expect(text).toContain('RSA public exponent over 64 bits');
     // before, a duplicate was logged as a bare 'duplicate kid', naming no kid
     expect(text).toContain('kid \\"good\\": duplicate kid');
