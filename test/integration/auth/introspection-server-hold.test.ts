@@ -1,6 +1,6 @@
 // An authorization server that sheds load (429) or is down for maintenance (503) says how long to stay
 // away (Retry-After). The proxy stops calling it for that long (capped at 60 s): tokens it has not
-// judged yet get 503 at once with the server's wait, cached tokens still pass, and calls resume after.
+// judged yet get 503 at once with the server's wait, cached tokens still pass, calls resume after; a 403 holds nothing.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
@@ -45,6 +45,16 @@ const get = (token: string): Promise<Reply> => call(`${proxy.url}/orders/1`, { h
 const refused = (token: string): Promise<Reply> => notForwarded(() => echo.requests, () => get(token));
 
 describe('an authorization server answering 429/503 with Retry-After is left alone for that long', () => {
+  it('a 403 (this client may not introspect) is no wait: 503, the next token is asked again, the log names the client\'s permission', async () => {
+    shedding = { status: 403, retryAfter: '30' };
+    const before = fake.hits.length;
+    expectUnavailable(await refused(fresh()));
+    expectUnavailable(await refused(fresh()));
+    expect(fake.hits.length - before).toBe(2);
+    expect(proxy.output()).toContain('the authorization server refused this client (client_id not allowed to introspect');
+    shedding = null;
+  });
+
   it('503 Retry-After: 1 (maintenance): the next token is not sent to it, and once the second has passed calls resume', async () => {
     shedding = { status: 503, retryAfter: '1' };
     const before = fake.hits.length;
