@@ -6,6 +6,7 @@ import type { Agent, Dispatcher } from 'undici';
 import { undici } from '../lazy-packages.js';
 import type { IssuerConfig } from '../config/index.js';
 import { FairQueue } from '../fair-queue.js';
+import { serverHoldMs } from './server-hold.js';
 
 export type IntrospectionConfig = NonNullable<IssuerConfig['introspection']>;
 
@@ -13,7 +14,7 @@ export type IntrospectionConfig = NonNullable<IssuerConfig['introspection']>;
 export type CallFailReason =
   | 'introspection_timeout' | 'introspection_http_error' | 'introspection_bad_response'
   | 'introspection_network_error' | 'introspection_no_endpoint' | 'introspection_closed'
-  | 'introspection_queue_full' | 'introspection_client_limited';
+  | 'introspection_queue_full' | 'introspection_client_limited' | 'introspection_held';
 
 /** A failed call (the only kind `call` answers synchronously). */
 export type CallFailed = Extract<CallAnswer, { readonly ok: false }>;
@@ -140,6 +141,9 @@ export class IntrospectionCaller {
   #drained: (() => void) | null = null;
   readonly #queueFull: CallFailed;
   readonly #pushedOut: CallFailed;
+  /** performance.now() before which no call is sent: the server answered 429/503 (server-hold.ts); 0: none. */
+  #holdUntil = 0;
+  readonly #heldBack: CallFailed;
 
   constructor(opts: IntrospectionCallerOptions) {
     const cfg = opts.cfg;
@@ -178,9 +182,22 @@ export class IntrospectionCaller {
       ok: false as const, reason: 'introspection_client_limited' as const, status: 0,
       detail: `queue full (${this.#maxPending}): a client holding at least two fewer waiting calls took this call's place`,
     });
+    this.#heldBack = Object.freeze({
+      ok: false as const, reason: 'introspection_held' as const, status: 0,
+      detail: 'not sent: the authorization server asked to wait (429, or 503 with Retry-After)',
+    });
   }
 
   get endpoint(): string | null { return this.#endpoint; }
+
+  /** How long calls are still held because the server answered 429/503, ms (0: not held). */
+  heldForMs(): number {
+    if (this.#holdUntil === 0) return 0;
+    const left = this.#holdUntil - performance.now();
+    if (left > 0) return left;
+    this.#holdUntil = 0;
+    return 0;
+  }
 
   /** Supply the endpoint found by discovery; the config's endpoint always wins. */
   setEndpoint(url: string): void {
@@ -213,6 +230,7 @@ export class IntrospectionCaller {
     const endpoint = this.#endpoint;
     if (this.#closed) return { ok: false, reason: 'introspection_closed', detail: 'closed', status: 0 };
     if (endpoint === null) return { ok: false, reason: 'introspection_no_endpoint', detail: 'no endpoint yet', status: 0 };
+    if (this.heldForMs() > 0) return this.#heldBack;
     const free = this.#onWire < this.#connections;
     if (!free && !this.#queue.admits(client)) return this.#queueFull;
     return new Promise<CallAnswer>((resolve) => {
@@ -262,6 +280,8 @@ export class IntrospectionCaller {
   #next(): void {
     const endpoint = this.#endpoint;
     if (this.#closed || endpoint === null) return;
+    // the server asked to wait: the calls queued behind the one it refused are not sent either
+    if (this.heldForMs() > 0) { for (let j = this.#queue.shift(); j !== undefined; j = this.#queue.shift()) this.#answer(j, this.#heldBack); return; }
     while (this.#onWire < this.#connections) {
       const job = this.#queue.shift();
       if (job === undefined) return;
@@ -296,7 +316,11 @@ export class IntrospectionCaller {
         // connection is this call's until then, and `signal` (late_answer_ms) bounds a body that drips
         await res.body.dump({ limit: 64 * 1024, signal }).catch(() => {});
         // 401: RFC 7662 §2.3 — the AS refused our client authentication (never "inactive")
-        const detail = status === 401 ? 'status 401: the authorization server refused the client credentials (client_id, secret, auth_method)' : `status ${status}`;
+        const holdMs = serverHoldMs(status, res.headers['retry-after'], Date.now());
+        if (holdMs > 0) this.#holdUntil = Math.max(this.#holdUntil, performance.now() + holdMs);
+        const detail = status === 401 ? 'status 401: the authorization server refused the client credentials (client_id, secret, auth_method)'
+          : status === 403 ? 'status 403: the authorization server refused this client (client_id not allowed to introspect, or wrong credentials)'
+            : holdMs > 0 ? `status ${status}: no call for ${Math.ceil(holdMs / 1000)} s (the server asks to wait)` : `status ${status}`;
         return { ok: false, reason: 'introspection_http_error', detail, status };
       }
       const type = res.headers['content-type'];

@@ -15,7 +15,7 @@ import { judgeAnswer, sharedResult, type AnswerRules } from './answer-judge.js';
 import { deepFreeze } from './answer-claims.js';
 import { InFlightDrops } from './in-flight-drops.js';
 import { FailureLog } from './failure-log.js';
-import { REFUSED, unavailableOutcomes } from './refusals.js';
+import { REFUSED, heldOutcome, unavailableOutcomes } from './refusals.js';
 import { withinDeadline } from './lookup-deadline.js';
 import { ClientBudget, clientKey } from './client-budget.js';
 import { LateWatches } from './late-watches.js';
@@ -73,12 +73,15 @@ export class IntrospectionClient {
   readonly #drops = new InFlightDrops();
   readonly #stats: Omit<IntrospectionStats, 'cache_entries' | 'cache_evictions'> = {
     calls_ok: 0, calls_failed: 0, calls_inactive: 0, singleflight_waits: 0, calls_queue_full: 0, calls_late: 0, lookups_deadline: 0,
-    calls_client_limited: 0, calls_preempted: 0, cache_hits: 0, cache_misses: 0, latency_ms_sum: 0, latency_count: 0,
+    calls_client_limited: 0, calls_preempted: 0, calls_held: 0, cache_hits: 0, cache_misses: 0, latency_ms_sum: 0, latency_count: 0,
   };
   #closed = false;
   readonly #unavailable: Readonly<Record<CallFailReason | 'introspection_failed', VerifyFail>>;
   /** Places per client (introspection.per_client_max, an optional hard cap); null: no per-client limit (the default). */
   readonly #budget: ClientBudget | null;
+  readonly #retryAfterS: number;
+  /** The last 503 of a held call (Retry-After: what is left of the hold), rebuilt when that changes. */
+  #held: VerifyFail | null = null;
 
   /** Throws when the issuer has no introspection section or the secret's variable is unset. */
   constructor(opts: IntrospectionClientOptions) {
@@ -104,7 +107,8 @@ export class IntrospectionClient {
     this.#now = opts.now ?? Date.now;
     this.#onResult = opts.onResult;
     this.#coordinate = opts.coordinate;
-    this.#unavailable = unavailableOutcomes(opts.retryAfterS ?? DEFAULT_RETRY_AFTER_S);
+    this.#retryAfterS = opts.retryAfterS ?? DEFAULT_RETRY_AFTER_S;
+    this.#unavailable = unavailableOutcomes(this.#retryAfterS);
     const perClient = cfg.per_client_max ?? 0;
     this.#budget = perClient === 0 ? null : new ClientBudget(perClient);
   }
@@ -150,6 +154,12 @@ export class IntrospectionClient {
     const queuedAs = client !== undefined ? clientKey(client()) : '';
     const charged = this.#budget !== null && client !== undefined ? queuedAs : null;
     if (charged !== null && !this.#budget!.take(charged)) { this.#stats.calls_client_limited++; return this.#unavailable.introspection_client_limited; }
+    // the server answered 429/503 a moment ago and asked to wait: no call, no flight, 503 at once
+    if (this.#coordinate === undefined && this.#caller.heldForMs() > 0) {
+      if (charged !== null) this.#budget!.give(charged);
+      this.#stats.calls_held++;
+      return this.#heldBack();
+    }
     // the local queue has no room for this client: refused here, synchronously — no flight, no promise, no
     // thrown failure, and the 503 is written inside the listener's handler (a junk flood used to cost more per
     // refusal than an RSA verify). With a cluster coordinator the lease owner may be another member: it decides.
@@ -162,6 +172,13 @@ export class IntrospectionClient {
     flight.promise = this.#resolve(token, key, flight);
     this.#inflight.set(key, flight);
     return this.#waitAtMost(flight.promise, waitMs);
+  }
+
+  /** 503 for a call the server's 429/503 held back: Retry-After is the rest of the hold, at least retry_after_s. */
+  #heldBack(): VerifyFail {
+    const s = Math.max(this.#retryAfterS, Math.ceil(this.#caller.heldForMs() / 1000));
+    if (this.#held === null || this.#held.error.retryAfter !== s) this.#held = heldOutcome(s);
+    return this.#held;
   }
 
   /** A lookup's wait, ended at `ms`; no timer when the call's own `timeout_ms` ends it first (no cluster owner to wait on). */
@@ -244,7 +261,7 @@ export class IntrospectionClient {
       return outcome;
     } catch (err) {
       if (this.#closed) return this.#unavailable.introspection_closed;
-      if (err instanceof CallFailure) return this.#unavailable[err.reason];
+      if (err instanceof CallFailure) return err.reason === 'introspection_held' ? this.#heldBack() : this.#unavailable[err.reason];
       this.#log?.error({ err, fingerprint: key.slice(0, 16) }, 'introspection coordination failed');
       return this.#unavailable.introspection_failed;
     } finally {
@@ -271,10 +288,12 @@ export class IntrospectionClient {
     if (!(pending instanceof Promise)) {
       // refused before any I/O: shedding is counted, not logged per token (a flood would flood the log)
       if (pending.reason === 'introspection_queue_full') this.#stats.calls_queue_full++;
+      else if (pending.reason === 'introspection_held') this.#stats.calls_held++;
       throw new CallFailure(pending.reason, pending.detail);
     }
     const started = performance.now();
     const answer = await pending;
+    if (!answer.ok && answer.reason === 'introspection_held') { this.#stats.calls_held++; throw new CallFailure(answer.reason, answer.detail); }
     if (!answer.ok && answer.reason === 'introspection_client_limited') {
       // pushed out of the queue unsent (its client held the most waiting calls): shedding, counted, not logged
       this.#stats.calls_preempted++;

@@ -40,7 +40,7 @@ export interface IntrospectionSetOptions {
 
 /** Every key of the stats (the type makes a new one appear here); counters or gauges by INTROSPECTION_GAUGES. */
 export const ZERO_STATS: IntrospectionStats = {
-  calls_ok: 0, calls_failed: 0, calls_inactive: 0, singleflight_waits: 0, calls_queue_full: 0, calls_late: 0, lookups_deadline: 0, calls_client_limited: 0, calls_preempted: 0,
+  calls_ok: 0, calls_failed: 0, calls_inactive: 0, singleflight_waits: 0, calls_queue_full: 0, calls_late: 0, lookups_deadline: 0, calls_client_limited: 0, calls_preempted: 0, calls_held: 0,
   cache_hits: 0, cache_misses: 0, cache_entries: 0, cache_evictions: 0, latency_ms_sum: 0, latency_count: 0,
 };
 

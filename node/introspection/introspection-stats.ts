@@ -23,6 +23,8 @@ export interface IntrospectionStats {
   calls_client_limited: number;
   /** Waiting calls answered 503 to make room in a full queue for a client holding fewer (the newest of the client holding the most). */
   calls_preempted: number;
+  /** Lookups answered 503 without a call: the server answered 429 (or 503 with Retry-After) and that wait (1–60 s) has not passed (server-hold.ts). */
+  calls_held: number;
   cache_hits: number;
   cache_misses: number;
   cache_entries: number;

@@ -41,5 +41,11 @@ export function unavailableOutcomes(retryAfterS: number): Readonly<Record<CallFa
     // this client held the most waiting calls when the queue was full (its newest made room for another
     // client's), or already holds its introspection.per_client_max places; others still get theirs
     introspection_client_limited: down('introspection_client_limited', 'too many introspections waiting for this client'),
+    introspection_held: heldOutcome(retryAfterS),
   });
+}
+
+/** 503 for a lookup not sent because the server answered 429/503 and asked to wait (server-hold.ts); `retryAfterS`: what is left of that. */
+export function heldOutcome(retryAfterS: number): VerifyFail {
+  return fail('PORTCULLIS_ERR_AUTH_UNAVAILABLE', 'authorization server asked to wait', 'introspection_held', retryAfterS);
 }

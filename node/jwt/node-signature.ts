@@ -54,7 +54,7 @@ function rsaBytes(key: KeyObject): number | undefined {
 
 /**
  * Import a sanitised public JWK; throws on invalid material, an RSA modulus under 2048 bits or an
- * exponent even or below 3 (rsa-key.ts), or an EdDSA key of small order or non-canonical
+ * exponent even, below 3 or over 64 bits (rsa-key.ts), or an EdDSA key of small order or non-canonical
  * encoding (okp-point.ts).
  */
 export function importNodeKey(jwk: Readonly<JWK>): KeyObject {

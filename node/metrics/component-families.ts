@@ -46,6 +46,7 @@ counter('portcullis_introspection_calls_total', 'RFC 7662 calls to the authoriza
 counter('portcullis_introspection_queue_full_total', 'Introspections refused because too many were waiting', { 'introspection.calls_queue_full': null });
 counter('portcullis_introspection_client_limited_total', 'Introspections refused because their client already held its share of the places (introspection.per_client_max)', { 'introspection.calls_client_limited': null });
 counter('portcullis_introspection_preempted_total', 'Waiting introspections answered 503 to make room in a full queue for a client holding fewer (the newest of the client holding the most)', { 'introspection.calls_preempted': null });
+counter('portcullis_introspection_held_total', 'Introspections answered 503 without calling the authorization server: it answered 429 (or 503 with Retry-After) and that wait (1 s to 60 s) has not passed', { 'introspection.calls_held': null });
 counter('portcullis_introspection_late_answers_total', 'Introspection answers that arrived after the request gave up', { 'introspection.calls_late': null });
 counter('portcullis_introspection_deadline_total', 'Lookups answered 503 at their route\'s deadline while the introspection call went on (its answer is cached as usual)', { 'introspection.lookups_deadline': null });
 counter('portcullis_introspection_singleflight_waits_total', 'Lookups that waited for an introspection already running for the same token', { 'introspection.singleflight_waits': null });

@@ -168,31 +168,38 @@ export class ClientCredentialsSource {
     // a JWT's own exp bounds its use (aud is not compared: many servers ignore the audience parameter here)
     const jwt = a === null || !a.ok ? null : judgeExchanged(a.accessToken, null, Date.now() / 1000);
     if (a === null || !a.ok || a.tokenType.toLowerCase() !== 'bearer' || jwt?.kind === 'unusable') {
-      this.#stats.calls_failed++;
-      const detail = a === null ? 'no token_endpoint (discovery failed)' : !a.ok ? a.detail : jwt?.kind === 'unusable' ? jwt.detail : `token_type ${shownTokenType(a.tokenType)} is not Bearer`;
-      this.#log.warn({ audience: this.#audience, client_id: this.#cc.client_id, reason: 'client_credentials_failed', detail }, 'client-credentials token request failed');
-      // keep serving a still-valid token; try again after a backoff
-      this.#refreshAt = performance.now() + this.#retryMs;
-      this.#retryMs = Math.min(this.#retryMs * 2, RETRY_MAX_MS);
-      // an upstream that refused it waits (503) as if there were none: held back too
-      if (this.#refusedBy !== null) this.#holdUntil = performance.now() + FAILURE_HOLD_MS;
-      if (this.#value !== null && performance.now() < this.#useUntil) return this.#value;
-      this.#holdUntil = performance.now() + FAILURE_HOLD_MS;
-      return UNAVAILABLE;
+      return this.#failed(a === null ? 'no token_endpoint (discovery failed)' : !a.ok ? a.detail : jwt?.kind === 'unusable' ? jwt.detail : `token_type ${shownTokenType(a.tokenType)} is not Bearer`);
     }
+    // expires_in (else 60 s), and never past a JWT's own exp: before, one with an earlier exp (or expires_in absent) was sent expired
+    const jwtLeftS = jwt?.kind === 'jwt' && jwt.exp !== null ? jwt.exp - wall0 / 1000 : Infinity;
+    const lifetimeS = Math.min(a.expiresIn ?? DEFAULT_CC_TTL_S, jwtLeftS);
+    const s = ccSchedule(t0, lifetimeS, this.#cc.refresh_before_s);
+    // an answer that arrived after the token's lifetime (counted from the call) ran out: never sent expired, and a
+    // failed call like any other (held 1 s) — an endpoint answering expires_in 0.000001 was called once per request
+    if (performance.now() >= s.useUntil) return this.#failed(`the token expired before the answer arrived (lifetime ${lifetimeS < 1 ? '<1' : Math.floor(lifetimeS)} s)`);
     this.#stats.calls_ok++;
     this.#retryMs = RETRY_FIRST_MS;
     this.#holdUntil = 0;
     this.#refusedBy = null;
-    // expires_in (else 60 s), and never past a JWT's own exp: before, one with an earlier exp (or expires_in absent) was sent expired
-    const jwtLeftS = jwt?.kind === 'jwt' && jwt.exp !== null ? jwt.exp - wall0 / 1000 : Infinity;
-    const s = ccSchedule(t0, Math.min(a.expiresIn ?? DEFAULT_CC_TTL_S, jwtLeftS), this.#cc.refresh_before_s);
     this.#value = `Bearer ${a.accessToken}`;
     this.#facts = jwt!.facts;
     this.#refreshAt = s.refreshAt;
     this.#useUntil = s.useUntil;
-    // an answer that arrived after the token's lifetime (counted from the call) ran out: never sent expired
-    return performance.now() < s.useUntil ? this.#value : UNAVAILABLE;
+    return this.#value;
+  }
+
+  /** A call that left no new token: logged, counted, retried after a backoff; a still-valid token keeps being served, else 503 held FAILURE_HOLD_MS. */
+  #failed(detail: string): OutboundResult {
+    this.#stats.calls_failed++;
+    this.#log.warn({ audience: this.#audience, client_id: this.#cc.client_id, reason: 'client_credentials_failed', detail }, 'client-credentials token request failed');
+    // keep serving a still-valid token; try again after a backoff
+    this.#refreshAt = performance.now() + this.#retryMs;
+    this.#retryMs = Math.min(this.#retryMs * 2, RETRY_MAX_MS);
+    // an upstream that refused it waits (503) as if there were none: held back too
+    if (this.#refusedBy !== null) this.#holdUntil = performance.now() + FAILURE_HOLD_MS;
+    if (this.#value !== null && performance.now() < this.#useUntil) return this.#value;
+    this.#holdUntil = performance.now() + FAILURE_HOLD_MS;
+    return UNAVAILABLE;
   }
 
   /**

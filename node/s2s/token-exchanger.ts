@@ -166,6 +166,8 @@ export class TokenExchanger {
     const nowMs = Date.now();
     if (a.expiresIn !== null && t0 + a.expiresIn * 1000 <= nowMs) {
       this.#failed++;
+      // the endpoint's answers are too short-lived for anyone: held like an endpoint that is down (else one call per request)
+      this.#holdUntil = performance.now() + FAILURE_HOLD_MS;
       this.#log.warn({ issuer: this.#name, audience, reason: 'exchange_failed', detail: 'the exchanged token expired before the answer arrived' }, 'token exchange failed');
       return { ok: false, deny: UNAVAILABLE };
     }

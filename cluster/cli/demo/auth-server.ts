@@ -167,7 +167,9 @@ export async function startAuthServer(opts: AuthServerOptions = {}): Promise<Aut
   /** Applies an endpoint's failure mode; false when the request was answered or abandoned. */
   async function gate(m: { mode: EndpointMode; slowMs: number }, res: ServerResponse): Promise<boolean> {
     if (m.mode === 'down') {
-      sendJson(res, 503, { error: 'temporarily_unavailable', error_description: 'endpoint down (test mode)' }, { 'retry-after': '1' });
+      // no Retry-After: an introspection client holds its calls for one (server-hold.ts), and 'down' is an outage the
+      // tests end at once, asking again at once
+      sendJson(res, 503, { error: 'temporarily_unavailable', error_description: 'endpoint down (test mode)' });
       return false;
     }
     if (m.mode === 'slow') await delay(m.slowMs);

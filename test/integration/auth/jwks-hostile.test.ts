@@ -2,10 +2,10 @@
 // makes every signature forgeable (e = 1: the signature is the padded message itself), a
 // short modulus dressed up with leading zero bytes, symmetric and encryption keys, a key whose
 // private half is published with it, a second key under a kid already used, and a key whose alg
-// differs from the token's. A token under such a key never reaches the upstream — nor one under a key
-// already in use whose JWKS then publishes its private half as its only key.
+// differs from the token's, a public exponent 2048 bits long (each check ~40× as dear). A token under such a
+// key never reaches the upstream — nor one under a key already in use whose JWKS then publishes its private half as its only key.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { createHash, createHmac, generateKeyPairSync } from 'node:crypto';
+import { createHash, createHmac, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startProxy, baseConfig, ADMIN_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { makeKey } from '../../fixtures/keys.js';
@@ -23,6 +23,30 @@ const e2 = { kty: 'RSA', kid: 'e2', use: 'sig', n: String(good.jwk.n), e: 'Ag' }
 const short = generateKeyPairSync('rsa', { modulusLength: 1024 });
 const shortN = Buffer.from(String((short.publicKey.export({ format: 'jwk' }) as { n: string }).n), 'base64url');
 const padded = { kty: 'RSA', kid: 'padded', use: 'sig', n: Buffer.concat([Buffer.alloc(256 - shortN.length), shortN]).toString('base64url'), e: 'AQAB' };
+/** A real RSA key pair (2048-bit modulus) whose public exponent is 2048 bits long: refusing a forged token under it costs ~3.7 ms, not ~0.09 ms. */
+const bigE = ((): typeof good => {
+  const j = good.privateKey.export({ format: 'jwk' }) as Record<string, string>;
+  const int = (b64: string): bigint => BigInt(`0x${Buffer.from(b64, 'base64url').toString('hex')}`);
+  const b64 = (v: bigint): string => { const h = v.toString(16); return Buffer.from(h.length % 2 === 1 ? `0${h}` : h, 'hex').toString('base64url'); };
+  const inv = (a: bigint, m: bigint): bigint | null => {
+    let [r0, r1, s0, s1] = [a % m, m, 1n, 0n];
+    while (r1 !== 0n) { const q = r0 / r1; [r0, r1, s0, s1] = [r1, r0 - q * r1, s1, s0 - q * s1]; }
+    return r0 === 1n ? ((s0 % m) + m) % m : null;
+  };
+  const [p, q] = [int(j.p!), int(j.q!)];
+  const phi = (p - 1n) * (q - 1n);
+  for (;;) {
+    const e = BigInt(`0x${randomBytes(256).toString('hex')}`) % phi | 1n | (1n << 2046n);
+    const d = inv(e, phi);
+    if (d === null) continue;
+    const priv = { kty: 'RSA', n: j.n!, e: b64(e), d: b64(d), p: j.p!, q: j.q!, dp: b64(d % (p - 1n)), dq: b64(d % (q - 1n)), qi: j.qi! };
+    const privateKey = createPrivateKey({ key: priv, format: 'jwk' });
+    const publicKey = createPublicKey(privateKey);
+    return { ...good, kid: 'big-e', privateKey, publicKey, jwk: { kty: 'RSA', kid: 'big-e', use: 'sig', alg: 'RS256', n: j.n!, e: b64(e) } };
+  }
+})();
+/** A 16384-bit modulus (OpenSSL's largest; random, so no one holds its private half): a check under it costs ~14× one at 2048 bits. */
+const hugeN = { kty: 'RSA', kid: 'huge-n', use: 'sig', alg: 'RS256', n: Buffer.concat([Buffer.from([0xc1]), randomBytes(2046), Buffer.from([0x01])]).toString('base64url'), e: 'AQAB' };
 /** An HMAC key in a public JWKS (alg confusion bait). */
 const octSecret = Buffer.from('an hmac secret a JWKS must never hold').toString('base64url');
 const oct = { kty: 'oct', kid: 'hs', k: octSecret, alg: 'HS256' };
@@ -51,7 +75,7 @@ beforeAll(async () => {
     res.writeHead(200, { 'content-type': 'application/json' });
     if (req.url === '/leaky') { res.end(JSON.stringify({ keys: leakyKeys })); return; }
     if (req.url === '/leaky-ops') { res.end(JSON.stringify({ keys: leakyOpsKeys })); return; }
-    res.end(JSON.stringify({ keys: [good.jwk, { ...es.jwk, alg: 'ES256' }, e1, e2, padded, oct, { ...good.jwk, kid: 'enc', use: 'enc' }, privateJwk(leakedRsa), privateJwk(leakedEc), twin.jwk] }));
+    res.end(JSON.stringify({ keys: [good.jwk, { ...es.jwk, alg: 'ES256' }, e1, e2, padded, oct, { ...good.jwk, kid: 'enc', use: 'enc' }, privateJwk(leakedRsa), privateJwk(leakedEc), twin.jwk, bigE.jwk, hugeN] }));
   });
   proxy = await startProxy(baseConfig(echo.url, {
     issuers: {
@@ -101,6 +125,19 @@ describe('a JWKS with unusable keys: tokens under them are refused, the good key
     expectBearerError(await refused(`${input}.${sig}`), 401, 'invalid_token');
   });
 
+  it('an RSA key whose public exponent is 2048 bits long: its real tokens → 401, so forged ones cost nothing to refuse (before: 200)', async () => {
+    const r = await refused(makeToken(bigE));
+    expectBearerError(r, 401, 'invalid_token');
+    expect(r.json?.message).toBe('token signing key unknown');
+  });
+
+  it('a 16384-bit modulus is not taken: a forged token under its kid is refused as signed by an unknown key, never checked (before: checked, ~14× the cost)', async () => {
+    const input = `${b64url({ alg: 'RS256', typ: 'at+jwt', kid: 'huge-n' })}.${b64url(accessClaims())}`;
+    const r = await refused(`${input}.${randomBytes(2048).toString('base64url')}`);
+    expectBearerError(r, 401, 'invalid_token');
+    expect(r.json?.message).toBe('token signing key unknown');
+  });
+
   it('an oct key in the JWKS: an HS256 token keyed with it → 401', async () => {
     const input = `${b64url({ alg: 'HS256', typ: 'at+jwt', kid: 'hs' })}.${b64url(accessClaims())}`;
     const sig = createHmac('sha256', Buffer.from(octSecret, 'base64url')).update(input).digest('base64url');
@@ -129,7 +166,8 @@ describe('a JWKS with unusable keys: tokens under them are refused, the good key
   it('the refused keys are named in the log by kid, with no key material', () => {
     const refusedLine = proxy.logs().find((l) => l.msg === 'jwks keys refused');
     const text = JSON.stringify(refusedLine);
-    for (const kid of ['e1', 'e2', 'padded', 'hs', 'enc', 'leaked-rsa', 'leaked-ec']) expect(text).toContain(`kid \\"${kid}\\"`);
+    for (const kid of ['e1', 'e2', 'padded', 'hs', 'enc', 'leaked-rsa', 'leaked-ec', 'big-e', 'huge-n']) expect(text).toContain(`kid \\"${kid}\\"`);
+    expect(text).toContain('RSA public exponent over 64 bits');
     // before, a duplicate was logged as a bare 'duplicate kid', naming no kid
     expect(text).toContain('kid \\"good\\": duplicate kid');
     expect(text).toContain('private key material published');

@@ -183,4 +183,13 @@ describe('verifyProof: refusals', () => {
     const p = `${input}.${sign('sha256', Buffer.from(input), rsa.privateKey).toString('base64url')}`;
     expect(reasonOf(p, { jkt: await calculateJwkThumbprint(small as never, 'sha256') })).toBe('dpop_key_invalid');
   });
+
+  it('refuses an RSA jwk whose public exponent is over 64 bits before checking any signature under it (a check there cost ~40× one under e = 65537, on the event loop)', async () => {
+    const { calculateJwkThumbprint } = await import('jose');
+    const n = String(generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ format: 'jwk' }).n);
+    const bigE = { kty: 'RSA', n, e: Buffer.from(`80${'00'.repeat(254)}01`, 'hex').toString('base64url') };
+    const input = `${b64u({ alg: 'RS256', typ: 'dpop+jwt', jwk: bigE })}.${b64u(baseClaims(TOKEN))}`;
+    // before: imported, and the forged signature checked (and refused) at that cost — dpop_signature
+    expect(reasonOf(`${input}.${Buffer.alloc(256, 7).toString('base64url')}`, { jkt: await calculateJwkThumbprint(bigE as never, 'sha256') })).toBe('dpop_key_invalid');
+  });
 });
