@@ -1,8 +1,10 @@
 // Upstream targets the policy may not name: the instance's own admin listener (its local part's `admin.listen`).
 // Routed there, every client of the proxy port reached the admin API, whose token the local part may keep short
-// because only this host reaches it (env-check.ts). Decided from the addresses written; names are not resolved.
+// because only this host reaches it (env-check.ts). Decided from the addresses written and this host's own names
+// (its hostname, /etc/hosts); other names are not resolved.
+import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { networkInterfaces } from 'node:os';
+import { hostname, networkInterfaces } from 'node:os';
 import type { ConfigProblem } from './problem.js';
 
 /** The parts of a config this check reads (a lenient shape: crossCheck also runs on schema-invalid documents). */
@@ -40,6 +42,24 @@ function interfaceAddresses(): Set<string> {
 }
 
 /**
+ * Names this host gives itself, with the address each stands for (null: this host, any address): its hostname,
+ * and every name `/etc/hosts` lists. Before, `http://<hostname>:<admin port>` passed — Debian's /etc/hosts maps the
+ * hostname to 127.0.1.1 — and reached the admin API like `localhost`. Empty parts when the OS will not say.
+ */
+function ownNames(): Map<string, string | null> {
+  const out = new Map<string, string | null>();
+  try {
+    for (const line of readFileSync('/etc/hosts', 'utf8').split('\n')) {
+      const [addr, ...names] = line.replace(/#.*$/, '').trim().split(/\s+/);
+      if (addr === undefined || isIP(addr.replace(/%.*$/, '')) === 0) continue;
+      for (const n of names) if (n !== '' && !out.has(norm(n))) out.set(norm(n), norm(addr.replace(/%.*$/, '')));
+    }
+  } catch { /* no /etc/hosts: the hostname below still counts */ }
+  try { const h = norm(hostname()); if (h !== '') out.set(h, null); } catch { /* no hostname */ }
+  return out;
+}
+
+/**
  * Every upstream target that names this instance's admin listener: its port (explicit, or 80/443 by scheme) and a
  * host that reaches it — loopback, `localhost`, 0.0.0.0/::, the admin listener's own host, or with the admin on a
  * wildcard any address of this host's interfaces. Empty when the admin port is 0 (chosen when bound: not known here).
@@ -49,6 +69,7 @@ export function ownAdminTargetProblems(cfg: Shape): ConfigProblem[] {
   if (!Number.isInteger(port) || port <= 0) return [];
   const adminHost = norm(cfg.admin.listen.host ?? '127.0.0.1');
   let local: Set<string> | null = null;
+  let names: Map<string, string | null> | null = null;
   const out: ConfigProblem[] = [];
   for (const [name, u] of Object.entries(cfg.upstreams ?? {})) {
     const targets = Array.isArray(u?.targets) ? u.targets : [];
@@ -58,7 +79,12 @@ export function ownAdminTargetProblems(cfg: Shape): ConfigProblem[] {
       try { url = new URL(t); } catch { return; }
       const tPort = url.port === '' ? (url.protocol === 'https:' ? 443 : 80) : Number(url.port);
       if (tPort !== port) return;
-      const h = norm(url.hostname);
+      let h = norm(url.hostname);
+      if (isIP(h) === 0 && !thisHost(h)) {
+        const addr = (names ??= ownNames()).get(h);
+        if (addr === null) h = 'localhost';
+        else if (addr !== undefined) h = addr;
+      }
       let reaches = thisHost(h) || h === adminHost;
       if (!reaches && WILDCARD.has(adminHost)) reaches = (local ??= interfaceAddresses()).has(h);
       if (!reaches) return;
