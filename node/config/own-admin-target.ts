@@ -59,17 +59,39 @@ function ownNames(): Map<string, string | null> {
   return out;
 }
 
+/** A URL's port: the one written, or its scheme's 80/443. */
+export const urlPort = (url: URL): number => (url.port === '' ? (url.protocol === 'https:' ? 443 : 80) : Number(url.port));
+
+/** Lazily read facts about this host, shared by one config check. */
+export interface HostFacts { local: Set<string> | null; names: Map<string, string | null> | null }
+export const hostFacts = (): HostFacts => ({ local: null, names: null });
+
+/**
+ * True when `url`'s host reaches a listener bound to `listenHost` (its port compared by the caller): loopback,
+ * `localhost`, 0.0.0.0/::, this host's own names, the listener's own host, or with it on a wildcard any address of
+ * this host's interfaces.
+ */
+export function reachesListener(url: URL, listenHost: string, facts: HostFacts): boolean {
+  const bound = norm(listenHost);
+  let h = norm(url.hostname);
+  if (isIP(h) === 0 && !thisHost(h)) {
+    const addr = (facts.names ??= ownNames()).get(h);
+    if (addr === null) h = 'localhost';
+    else if (addr !== undefined) h = addr;
+  }
+  if (thisHost(h) || h === bound) return true;
+  return WILDCARD.has(bound) && (facts.local ??= interfaceAddresses()).has(h);
+}
+
 /**
  * Every upstream target that names this instance's admin listener: its port (explicit, or 80/443 by scheme) and a
- * host that reaches it — loopback, `localhost`, 0.0.0.0/::, the admin listener's own host, or with the admin on a
- * wildcard any address of this host's interfaces. Empty when the admin port is 0 (chosen when bound: not known here).
+ * host that reaches it (reachesListener). Empty when the admin port is 0 (chosen when bound: not known here).
  */
 export function ownAdminTargetProblems(cfg: Shape): ConfigProblem[] {
   const port = cfg.admin.listen.port;
   if (!Number.isInteger(port) || port <= 0) return [];
-  const adminHost = norm(cfg.admin.listen.host ?? '127.0.0.1');
-  let local: Set<string> | null = null;
-  let names: Map<string, string | null> | null = null;
+  const adminHost = cfg.admin.listen.host ?? '127.0.0.1';
+  const facts = hostFacts();
   const out: ConfigProblem[] = [];
   for (const [name, u] of Object.entries(cfg.upstreams ?? {})) {
     const targets = Array.isArray(u?.targets) ? u.targets : [];
@@ -77,18 +99,8 @@ export function ownAdminTargetProblems(cfg: Shape): ConfigProblem[] {
       if (typeof t !== 'string') return;
       let url: URL;
       try { url = new URL(t); } catch { return; }
-      const tPort = url.port === '' ? (url.protocol === 'https:' ? 443 : 80) : Number(url.port);
-      if (tPort !== port) return;
-      let h = norm(url.hostname);
-      if (isIP(h) === 0 && !thisHost(h)) {
-        const addr = (names ??= ownNames()).get(h);
-        if (addr === null) h = 'localhost';
-        else if (addr !== undefined) h = addr;
-      }
-      let reaches = thisHost(h) || h === adminHost;
-      if (!reaches && WILDCARD.has(adminHost)) reaches = (local ??= interfaceAddresses()).has(h);
-      if (!reaches) return;
-      out.push({ path: `upstreams.${name}.targets[${i}]`, message: `${url.host} is this instance's admin listener (admin.listen ${cfg.admin.listen.host ?? '127.0.0.1'}:${port}): a route to it would open the admin API to every client of the proxy port; name the service's own address` });
+      if (urlPort(url) !== port || !reachesListener(url, adminHost, facts)) return;
+      out.push({ path: `upstreams.${name}.targets[${i}]`, message: `${url.host} is this instance's admin listener (admin.listen ${adminHost}:${port}): a route to it would open the admin API to every client of the proxy port; name the service's own address` });
     });
   }
   return out;
