@@ -92,6 +92,9 @@ async function lostTo(store: PolicyStore, auth: BusAuth | null, err: PolicyConfl
   try {
     const now = await latestVersion(store, auth);
     if (now.entry === null) return err;
+    // what won is no newer version (an old entry copied back on top, as a bucket writer without the key can): before,
+    // "another push won: version 1 … was written after version 2" named it as if it were one
+    if (now.entry.version <= base) return new PolicyConflict(`the bucket changed while this push was written, but holds no newer version: its latest entry is version ${now.entry.version} (digest ${now.entry.digest.slice(0, 12)}), not newer than version ${base}, which this push was based on — an old entry written back on top, not a push; nothing of this push was published — push again (it numbers past the newest version in the bucket's history)`, err.by);
     return new PolicyConflict(`another push won: version ${now.entry.version} (digest ${now.entry.digest.slice(0, 12)}) was written after version ${base}, which this push was based on; nothing of this push was published — look at version ${now.entry.version} and push again if yours is still wanted`, err.by);
   } catch {
     return err;

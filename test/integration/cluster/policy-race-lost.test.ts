@@ -45,4 +45,25 @@ describe('cluster policy: the push that lost a race', () => {
     }
     expect(races, 'pairs of pushes that raced').toBe(3);
   }, 60_000);
+
+  it('lost to an old entry copied back on top (no push): says so, and names no "version that won"', async () => {
+    const bucket = `PRR${Math.random().toString(36).slice(2, 8).toUpperCase()}_POLICY`;
+    const nc = await connect({ servers: [nats.url] });
+    conns.push(nc);
+    const store = await PolicyStore.open(nc, { bucket });
+    await pushPolicy(store, null, doc(1), { by: 'first' });
+    const old = (await store.latest())!.value; // version 1's sealed bytes, as a bucket writer may copy them back
+    await pushPolicy(store, null, doc(2), { by: 'second' });
+    const kv = await nc.jetstream().views.kv(bucket, { bindOnly: true });
+    // a push and a replay of version 1 started together, in rounds until the replay lands between the push's read and write
+    let lost: Error | null = null;
+    for (let round = 0; round < 40 && lost === null; round++) {
+      // the replay a little later each round (0–9 ms after the push starts): the push reads the bucket first
+      const replay = new Promise<void>((r) => { setTimeout(() => { kv.put('current', old).then(() => r(), () => r()); }, round % 10); });
+      const [push] = await Promise.allSettled([pushPolicy(store, null, doc(100 + round), { by: 'op' }), replay]);
+      if (push.status === 'rejected') lost = push.reason as Error;
+    }
+    expect(lost, 'a push that lost to the replay').toBeInstanceOf(PolicyConflict);
+    expect(lost!.message).toMatch(/^the bucket changed while this push was written, but holds no newer version: its latest entry is version 1 \(digest [0-9a-f]{12}\), not newer than version \d+, which this push was based on — an old entry written back on top, not a push; nothing of this push was published — push again/);
+  }, 60_000);
 });
