@@ -22,8 +22,12 @@ export function staleBaseMessage(base: number, latest: number, seeIt: string, fo
 
 /** Largest sealed entry the default NATS max_payload (1 MiB) carries, bytes. */
 export const MAX_ENTRY_BYTES = 1024 * 1024 - 4096;
-/** Bytes of a message's max_payload left for its headers (the compare-and-set and de-duplication headers). */
-const HEADER_ROOM = 4096;
+/**
+ * Bytes of a message's max_payload left for its headers: `NATS/1.0`, the compare-and-set and de-duplication headers
+ * (`Nats-Expected-Last-Subject-Sequence`, `Nats-Msg-Id: on-<revision>`, about 100 bytes with 16-digit numbers). Before,
+ * 4096: a server with a max_payload of 2 KiB refused every policy "at most -2048", and one of 64 KiB 4 KiB too early.
+ */
+const HEADER_ROOM = 256;
 
 export interface PushOptions {
   /** Recorded as `pushedBy`. */
@@ -72,7 +76,7 @@ export async function pushPolicy(store: PolicyStore, auth: BusAuth | null, polic
     const bytes = sealEntry(entry, store.bucket, auth);
     // a server's max_payload below the default: before, nats.js's bare `MAX_PAYLOAD_EXCEEDED`
     const server = store.maxPayload();
-    const limit = server === null ? MAX_ENTRY_BYTES : Math.min(MAX_ENTRY_BYTES, server - HEADER_ROOM);
+    const limit = server === null ? MAX_ENTRY_BYTES : Math.max(0, Math.min(MAX_ENTRY_BYTES, server - HEADER_ROOM));
     if (bytes.byteLength > limit) throw new Error(`the policy is too large for the bus: ${bytes.byteLength} bytes compressed, at most ${limit}${limit < MAX_ENTRY_BYTES ? ` (the NATS server's max_payload is ${server} bytes, less the message headers)` : ''}; nothing published`);
     try {
       await store.write(bytes, cur.revision);
