@@ -95,7 +95,7 @@ export async function pushPolicy(store: PolicyStore, auth: BusAuth | null, polic
 async function lostTo(store: PolicyStore, auth: BusAuth | null, err: PolicyConflict, base: number): Promise<PolicyConflict> {
   try {
     const now = await latestVersion(store, auth);
-    if (now.entry === null) return err;
+    if (now.entry === null) return new PolicyConflict(`the bucket changed while this push was written, but holds no version on top: its latest entry is no authentic version (a value written without the bus key, or the key deleted or purged), not a push; nothing of this push was published — push again (it numbers past the newest version in the bucket's history)`, err.by);
     // what won is no newer version (an old entry copied back on top, as a bucket writer without the key can): before,
     // "another push won: version 1 … was written after version 2" named it as if it were one
     if (now.entry.version <= base) return new PolicyConflict(`the bucket changed while this push was written, but holds no newer version: its latest entry is version ${now.entry.version} (digest ${now.entry.digest.slice(0, 12)}), not newer than version ${base}, which this push was based on — an old entry written back on top, not a push; nothing of this push was published — push again (it numbers past the newest version in the bucket's history)`, err.by);
