@@ -46,3 +46,18 @@ export function ownJwksIssuerProblems(cfg: Shape): ConfigProblem[] {
   }
   return out;
 }
+
+/**
+ * On a reload (or a policy version): every issuer entry of `next` that names the `internal_tokens.issuer` the running
+ * config had, when `next` renames or removes it. Its keys stay in the JWKS until `max_ttl_s` after their last
+ * signature, so such an entry — on any `jwks_uri` that reaches the proxy, under any name — took the tokens minted
+ * under the old name as an ordinary issuer's on every route naming no issuers. A restart does not know the old name.
+ */
+export function formerInternalIssuerProblems(running: Shape, next: Shape): ConfigProblem[] {
+  const former = running.internal_tokens?.issuer;
+  if (typeof former !== 'string' || former === next.internal_tokens?.issuer) return [];
+  return Object.entries(next.issuers ?? {}).filter(([, e]) => e?.issuer === former).map(([name]) => ({
+    path: `issuers.${name}.issuer`,
+    message: `names ${former}, the internal_tokens.issuer this reload ${next.internal_tokens?.issuer === undefined ? 'removes' : `renames to ${next.internal_tokens.issuer}`}: the tokens minted under it would be an ordinary issuer's, taken on every route naming no issuers until their exp; rename this entry in the same reload, or remove it`,
+  }));
+}
