@@ -3,7 +3,7 @@
 // under it as an ordinary issuer's, on every route naming no issuers.
 import { describe, expect, it } from 'vitest';
 import { hostname } from 'node:os';
-import { validateConfig } from '../../../node/config/index.js';
+import { formerInternalIssuerProblems, validateConfig } from '../../../node/config/index.js';
 
 const OLD = 'https://portcullis.internal';
 const NEW = 'https://gateway.internal';
@@ -48,5 +48,20 @@ describe('an issuer entry on the proxy\'s own JWKS', () => {
     const noInternal = doc({ issuer: OLD, jwks_uri: 'http://127.0.0.1:18080/.well-known/jwks.json' });
     delete noInternal.internal_tokens;
     expect(problems(noInternal)).toEqual([]);
+  });
+});
+
+describe('a reload against the running config: an entry on the internal issuer name it renames or removes', () => {
+  const cfg = (internal: string | null, entryIssuer: string): Parameters<typeof formerInternalIssuerProblems>[0] => ({
+    issuers: { from_orders: { issuer: entryIssuer, jwks_uri: 'https://lb.example/.well-known/jwks.json' } },
+    ...(internal === null ? {} : { internal_tokens: { issuer: internal } }),
+  });
+
+  it('is refused at that entry, whatever its jwks_uri; renamed together, unchanged, or never internal is fine', () => {
+    expect(formerInternalIssuerProblems(cfg(OLD, OLD), cfg(NEW, OLD))).toEqual([{ path: 'issuers.from_orders.issuer', message: expect.stringMatching(/^names https:\/\/portcullis\.internal, the internal_tokens\.issuer this reload renames to https:\/\/gateway\.internal: /) }]);
+    expect(formerInternalIssuerProblems(cfg(OLD, OLD), cfg(null, OLD)).map((p) => p.message)).toEqual([expect.stringMatching(/this reload removes: /)]);
+    expect(formerInternalIssuerProblems(cfg(OLD, OLD), cfg(NEW, NEW))).toEqual([]);
+    expect(formerInternalIssuerProblems(cfg(OLD, OLD), cfg(OLD, OLD))).toEqual([]);
+    expect(formerInternalIssuerProblems(cfg(null, OLD), cfg(NEW, OLD))).toEqual([]);
   });
 });
