@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { AdminServer, adminTokens, type AdminHandler } from './admin/admin-server.js';
 import { createAuth, explainAdminCall, waitingIssuers, type Auth, type PreparedAuth } from './auth/index.js';
-import { checkEnvironment, loadConfigFile, restartOnlyChanges, withStartFields, type Config, type ConfigProblem, type Environment } from './config/index.js';
+import { checkEnvironment, formerInternalIssuerProblems, loadConfigFile, restartOnlyChanges, withStartFields, type Config, type ConfigProblem, type Environment } from './config/index.js';
 import type { PolicyVersion } from './contracts/index.js';
 import { Listener } from './http/listener.js';
 import { H2Listener } from './http2/index.js';
@@ -218,7 +218,8 @@ export class ProxyInstance {
   prepare(next: Config, version = this.version + 1, policy: PolicyVersion | null = this.policy, environmentChecked = false, compiled?: ReadonlyArray<CompiledPolicy | null>): { ok: true; prepared: PreparedReload } | { ok: false; errors: ConfigProblem[] } {
     const restartRequired = restartOnlyChanges(this.started, next);
     const config = withStartFields(next, this.started);
-    const envErrors = environmentChecked ? [] : checkEnvironment(config, this.env);
+    // an entry left on the internal issuer name this config renames: the old tokens would be an ordinary issuer's
+    const envErrors = [...formerInternalIssuerProblems(this.snapshot.config, config), ...(environmentChecked ? [] : checkEnvironment(config, this.env))];
     if (envErrors.length > 0) {
       this.logger.error({ errors: envErrors }, 'reload refused: config invalid, keeping the running config');
       return { ok: false, errors: envErrors };

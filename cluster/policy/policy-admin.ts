@@ -41,8 +41,12 @@ export function policyAdminRoutes(watcher: PolicyWatcher, memberId: string, peer
       if (!parsed.ok) return { status: 422, body: { pushed: false, errors: parsed.errors } };
       const p = preparePolicy(watcher.localRaw, parsed.raw);
       if (!p.ok) return { status: 422, body: { pushed: false, errors: p.errors } };
-      // past every version this member and its peers run: after the bucket was emptied under them it numbers from 0
-      const floor = Math.max(0, ...membersOf(watcher, peers).map((m) => (Number.isSafeInteger(m.version) ? m.version as number : 0)));
+      // past every version this member and its peers run: after the bucket was emptied under them it numbers from 0.
+      // Peers only with a bus key (sealed heartbeats): without one a heartbeat proves nothing and sets no floor, as at
+      // start and in `policy push` — before, one unsigned beat claiming version 2^53 − 2 numbered this push 2^53 − 1,
+      // after which no push had a number left
+      const rows = watcher.auth === null ? membersOf(watcher, () => []) : membersOf(watcher, peers);
+      const floor = Math.max(0, ...rows.map((m) => (Number.isSafeInteger(m.version) ? m.version as number : 0)));
       try {
         const e = await watcher.push(p.policy as Record<string, unknown>, { by: `admin-api@${memberId}`, ...(baseText === null ? {} : { base: Number(baseText) }), force: forceText === '1', floor });
         return { status: 200, body: { pushed: true, version: e.version, digest: e.digest, based_on: e.basedOn } };

@@ -22,8 +22,12 @@ export function staleBaseMessage(base: number, latest: number, seeIt: string, fo
 
 /** Largest sealed entry the default NATS max_payload (1 MiB) carries, bytes. */
 export const MAX_ENTRY_BYTES = 1024 * 1024 - 4096;
-/** Bytes of a message's max_payload left for its headers (the compare-and-set and de-duplication headers). */
-const HEADER_ROOM = 4096;
+/**
+ * Bytes of a message's max_payload left for its headers: `NATS/1.0`, the compare-and-set and de-duplication headers
+ * (`Nats-Expected-Last-Subject-Sequence`, `Nats-Msg-Id: on-<revision>`, about 100 bytes with 16-digit numbers). Before,
+ * 4096: a server with a max_payload of 2 KiB refused every policy "at most -2048", and one of 64 KiB 4 KiB too early.
+ */
+const HEADER_ROOM = 256;
 
 export interface PushOptions {
   /** Recorded as `pushedBy`. */
@@ -72,7 +76,7 @@ export async function pushPolicy(store: PolicyStore, auth: BusAuth | null, polic
     const bytes = sealEntry(entry, store.bucket, auth);
     // a server's max_payload below the default: before, nats.js's bare `MAX_PAYLOAD_EXCEEDED`
     const server = store.maxPayload();
-    const limit = server === null ? MAX_ENTRY_BYTES : Math.min(MAX_ENTRY_BYTES, server - HEADER_ROOM);
+    const limit = server === null ? MAX_ENTRY_BYTES : Math.max(0, Math.min(MAX_ENTRY_BYTES, server - HEADER_ROOM));
     if (bytes.byteLength > limit) throw new Error(`the policy is too large for the bus: ${bytes.byteLength} bytes compressed, at most ${limit}${limit < MAX_ENTRY_BYTES ? ` (the NATS server's max_payload is ${server} bytes, less the message headers)` : ''}; nothing published`);
     try {
       await store.write(bytes, cur.revision);
@@ -91,7 +95,10 @@ export async function pushPolicy(store: PolicyStore, auth: BusAuth | null, polic
 async function lostTo(store: PolicyStore, auth: BusAuth | null, err: PolicyConflict, base: number): Promise<PolicyConflict> {
   try {
     const now = await latestVersion(store, auth);
-    if (now.entry === null) return err;
+    if (now.entry === null) return new PolicyConflict(`the bucket changed while this push was written, but holds no version on top: its latest entry is no authentic version (a value written without the bus key, or the key deleted or purged), not a push; nothing of this push was published — push again (it numbers past the newest version in the bucket's history)`, err.by);
+    // what won is no newer version (an old entry copied back on top, as a bucket writer without the key can): before,
+    // "another push won: version 1 … was written after version 2" named it as if it were one
+    if (now.entry.version <= base) return new PolicyConflict(`the bucket changed while this push was written, but holds no newer version: its latest entry is version ${now.entry.version} (digest ${now.entry.digest.slice(0, 12)}), not newer than version ${base}, which this push was based on — an old entry written back on top, not a push; nothing of this push was published — push again (it numbers past the newest version in the bucket's history)`, err.by);
     return new PolicyConflict(`another push won: version ${now.entry.version} (digest ${now.entry.digest.slice(0, 12)}) was written after version ${base}, which this push was based on; nothing of this push was published — look at version ${now.entry.version} and push again if yours is still wanted`, err.by);
   } catch {
     return err;

@@ -14,6 +14,7 @@ export { decisionSchema, type DecisionConfig } from './decision-schema.js';
 export { parseYamlText, MAX_YAML_BYTES, MAX_FLOW_DEPTH, MAX_TIMER_MS } from './yaml-text.js';
 export { plainHttpCredentials, plainHttpBeyondLoopback, type PlainHttpCredential } from './plain-http-credentials.js';
 export { RESTART_ONLY_FIELDS, restartOnlyChanges, withStartFields } from './restart-only.js';
+export { formerInternalIssuerProblems } from './own-jwks-issuer.js';
 export { routeDeadlineMs } from './route-deadline.js';
 export { defaultRouteIssuers, ownIssuerNames, routeIssuers, unscopedRouteIssuers } from './route-issuers.js';
 export { quotedName, shownName } from './shown-value.js';

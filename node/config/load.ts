@@ -9,6 +9,7 @@ import { checkClientCertRoutes } from './client-cert-schema.js';
 import { checkEnvironment, secretFields, type Environment } from './env-check.js';
 import { localSecretProblems } from './local-secrets.js';
 import { ownAdminTargetProblems } from './own-admin-target.js';
+import { ownJwksIssuerProblems } from './own-jwks-issuer.js';
 import { configSchema, type Config } from './schema.js';
 import { quotedName, shownName } from './shown-value.js';
 import { defaultRouteIssuers, routeIssuers } from './route-issuers.js';
@@ -213,6 +214,7 @@ export function crossCheck(cfg: Config): ConfigProblem[] {
   errors.push(...checkClientCertRoutes(cfg));
   errors.push(...localSecretProblems(secretFields(cfg)));
   errors.push(...ownAdminTargetProblems(cfg));
+  errors.push(...ownJwksIssuerProblems(cfg));
   return errors;
 }
 

@@ -1,8 +1,10 @@
 // Upstream targets the policy may not name: the instance's own admin listener (its local part's `admin.listen`).
 // Routed there, every client of the proxy port reached the admin API, whose token the local part may keep short
-// because only this host reaches it (env-check.ts). Decided from the addresses written; names are not resolved.
+// because only this host reaches it (env-check.ts). Decided from the addresses written and this host's own names
+// (its hostname, /etc/hosts); other names are not resolved.
+import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { networkInterfaces } from 'node:os';
+import { hostname, networkInterfaces } from 'node:os';
 import type { ConfigProblem } from './problem.js';
 
 /** The parts of a config this check reads (a lenient shape: crossCheck also runs on schema-invalid documents). */
@@ -40,15 +42,56 @@ function interfaceAddresses(): Set<string> {
 }
 
 /**
+ * Names this host gives itself, with the address each stands for (null: this host, any address): its hostname,
+ * and every name `/etc/hosts` lists. Before, `http://<hostname>:<admin port>` passed — Debian's /etc/hosts maps the
+ * hostname to 127.0.1.1 — and reached the admin API like `localhost`. Empty parts when the OS will not say.
+ */
+function ownNames(): Map<string, string | null> {
+  const out = new Map<string, string | null>();
+  try {
+    for (const line of readFileSync('/etc/hosts', 'utf8').split('\n')) {
+      const [addr, ...names] = line.replace(/#.*$/, '').trim().split(/\s+/);
+      if (addr === undefined || isIP(addr.replace(/%.*$/, '')) === 0) continue;
+      for (const n of names) if (n !== '' && !out.has(norm(n))) out.set(norm(n), norm(addr.replace(/%.*$/, '')));
+    }
+  } catch { /* no /etc/hosts: the hostname below still counts */ }
+  try { const h = norm(hostname()); if (h !== '') out.set(h, null); } catch { /* no hostname */ }
+  return out;
+}
+
+/** A URL's port: the one written, or its scheme's 80/443. */
+export const urlPort = (url: URL): number => (url.port === '' ? (url.protocol === 'https:' ? 443 : 80) : Number(url.port));
+
+/** Lazily read facts about this host, shared by one config check. */
+export interface HostFacts { local: Set<string> | null; names: Map<string, string | null> | null }
+export const hostFacts = (): HostFacts => ({ local: null, names: null });
+
+/**
+ * True when `url`'s host reaches a listener bound to `listenHost` (its port compared by the caller): loopback,
+ * `localhost`, 0.0.0.0/::, this host's own names, the listener's own host, or with it on a wildcard any address of
+ * this host's interfaces.
+ */
+export function reachesListener(url: URL, listenHost: string, facts: HostFacts): boolean {
+  const bound = norm(listenHost);
+  let h = norm(url.hostname);
+  if (isIP(h) === 0 && !thisHost(h)) {
+    const addr = (facts.names ??= ownNames()).get(h);
+    if (addr === null) h = 'localhost';
+    else if (addr !== undefined) h = addr;
+  }
+  if (thisHost(h) || h === bound) return true;
+  return WILDCARD.has(bound) && (facts.local ??= interfaceAddresses()).has(h);
+}
+
+/**
  * Every upstream target that names this instance's admin listener: its port (explicit, or 80/443 by scheme) and a
- * host that reaches it — loopback, `localhost`, 0.0.0.0/::, the admin listener's own host, or with the admin on a
- * wildcard any address of this host's interfaces. Empty when the admin port is 0 (chosen when bound: not known here).
+ * host that reaches it (reachesListener). Empty when the admin port is 0 (chosen when bound: not known here).
  */
 export function ownAdminTargetProblems(cfg: Shape): ConfigProblem[] {
   const port = cfg.admin.listen.port;
   if (!Number.isInteger(port) || port <= 0) return [];
-  const adminHost = norm(cfg.admin.listen.host ?? '127.0.0.1');
-  let local: Set<string> | null = null;
+  const adminHost = cfg.admin.listen.host ?? '127.0.0.1';
+  const facts = hostFacts();
   const out: ConfigProblem[] = [];
   for (const [name, u] of Object.entries(cfg.upstreams ?? {})) {
     const targets = Array.isArray(u?.targets) ? u.targets : [];
@@ -56,13 +99,8 @@ export function ownAdminTargetProblems(cfg: Shape): ConfigProblem[] {
       if (typeof t !== 'string') return;
       let url: URL;
       try { url = new URL(t); } catch { return; }
-      const tPort = url.port === '' ? (url.protocol === 'https:' ? 443 : 80) : Number(url.port);
-      if (tPort !== port) return;
-      const h = norm(url.hostname);
-      let reaches = thisHost(h) || h === adminHost;
-      if (!reaches && WILDCARD.has(adminHost)) reaches = (local ??= interfaceAddresses()).has(h);
-      if (!reaches) return;
-      out.push({ path: `upstreams.${name}.targets[${i}]`, message: `${url.host} is this instance's admin listener (admin.listen ${cfg.admin.listen.host ?? '127.0.0.1'}:${port}): a route to it would open the admin API to every client of the proxy port; name the service's own address` });
+      if (urlPort(url) !== port || !reachesListener(url, adminHost, facts)) return;
+      out.push({ path: `upstreams.${name}.targets[${i}]`, message: `${url.host} is this instance's admin listener (admin.listen ${adminHost}:${port}): a route to it would open the admin API to every client of the proxy port; name the service's own address` });
     });
   }
   return out;

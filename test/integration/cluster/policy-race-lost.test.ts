@@ -1,6 +1,7 @@
 // Two pushes racing from the same version (two operators, two connections, one nats-server): exactly one is
 // published, and the loser's refusal names the version that won and the one it was based on. Before, it said
-// "another push won" alone, and the operator had to go and find which version — and whether it was their own.
+// "another push won" alone, and the operator had to go and find which version — and whether it was their own. A push
+// lost to no push (an old entry or junk written on top) says that, instead of naming a "version that won".
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from 'nats';
 import { PolicyConflict, PolicyStore, pushPolicy } from '../../../cluster/policy/index.js';
@@ -44,5 +45,29 @@ describe('cluster policy: the push that lost a race', () => {
       expect((lost[0] as Error).message).toBe(`another push won: version ${won.value.version} (digest ${won.value.digest.slice(0, 12)}) was written after version ${won.value.basedOn}, which this push was based on; nothing of this push was published — look at version ${won.value.version} and push again if yours is still wanted`);
     }
     expect(races, 'pairs of pushes that raced').toBe(3);
+  }, 60_000);
+
+  it.each<[string, (old: Uint8Array) => Uint8Array, RegExp]>([
+    ['an old entry copied back on top', (old) => old, /^the bucket changed while this push was written, but holds no newer version: its latest entry is version 1 \(digest [0-9a-f]{12}\), not newer than version \d+, which this push was based on — an old entry written back on top, not a push; nothing of this push was published — push again/],
+    ['a value written without the bus key', () => new TextEncoder().encode('junk'), /^the bucket changed while this push was written, but holds no version on top: its latest entry is no authentic version \(a value written without the bus key, or the key deleted or purged\), not a push; nothing of this push was published — push again/],
+  ])('lost to %s (no push): says so, and names no "version that won"', async (_name, written, message) => {
+    const bucket = `PRR${Math.random().toString(36).slice(2, 8).toUpperCase()}_POLICY`;
+    const nc = await connect({ servers: [nats.url] });
+    conns.push(nc);
+    const store = await PolicyStore.open(nc, { bucket });
+    await pushPolicy(store, null, doc(1), { by: 'first' });
+    const old = written((await store.latest())!.value); // version 1's sealed bytes, as a bucket writer may copy them back
+    await pushPolicy(store, null, doc(2), { by: 'second' });
+    const kv = await nc.jetstream().views.kv(bucket, { bindOnly: true });
+    // a push and a replay of version 1 started together, in rounds until the replay lands between the push's read and write
+    let lost: Error | null = null;
+    for (let round = 0; round < 40 && lost === null; round++) {
+      // the replay a little later each round (0–9 ms after the push starts): the push reads the bucket first
+      const replay = new Promise<void>((r) => { setTimeout(() => { kv.put('current', old).then(() => r(), () => r()); }, round % 10); });
+      const [push] = await Promise.allSettled([pushPolicy(store, null, doc(100 + round), { by: 'op' }), replay]);
+      if (push.status === 'rejected') lost = push.reason as Error;
+    }
+    expect(lost, 'a push that lost to the replay').toBeInstanceOf(PolicyConflict);
+    expect(lost!.message).toMatch(message);
   }, 60_000);
 });

@@ -1,7 +1,8 @@
 // An upstream target at the instance's own admin listener (its local part's admin.listen) is a config error at the
 // target's path, in every spelling that reaches that socket; another port, another host, or an admin port of 0 is not.
 import { describe, expect, it } from 'vitest';
-import { networkInterfaces } from 'node:os';
+import { readFileSync } from 'node:fs';
+import { hostname, networkInterfaces } from 'node:os';
 import { validateConfig } from '../../../node/config/index.js';
 
 const doc = (targets: string[], adminListen: Record<string, unknown> = { host: '127.0.0.1', port: 9901 }): Record<string, unknown> => ({
@@ -22,6 +23,15 @@ describe('an upstream at the instance\'s own admin listener', () => {
     for (const t of spellings) expect(paths(doc([t])), t).toEqual(['upstreams.adm.targets[0]']);
     const r = validateConfig(doc(['http://127.0.0.1:8081', 'http://localhost:9901']));
     expect(r.ok ? [] : r.errors).toEqual([{ path: 'upstreams.adm.targets[1]', message: expect.stringMatching(/^localhost:9901 is this instance's admin listener \(admin\.listen 127\.0\.0\.1:9901\): a route to it would open the admin API/) }]);
+  });
+
+  it('this host\'s own names count: its hostname and the names /etc/hosts gives a loopback address', () => {
+    // before, names were never looked at: http://<hostname>:<admin port> passed and reached the admin API (Debian maps the
+    // hostname to 127.0.1.1 in /etc/hosts)
+    const hosts = readFileSync('/etc/hosts', 'utf8').split('\n').map((l) => l.replace(/#.*$/, '').trim().split(/\s+/))
+      .filter(([a]) => a !== undefined && /^127\./.test(a)).flatMap(([, ...n]) => n).filter((n) => n !== '' && n.toLowerCase() !== 'localhost');
+    for (const n of [hostname(), hostname().toUpperCase() + '.', ...hosts]) expect(paths(doc([`http://${n}:9901`])), n).toEqual(['upstreams.adm.targets[0]']);
+    expect(paths(doc([`http://${hostname()}:9902`]))).toEqual([]);
   });
 
   it('the default port of the scheme counts (an admin listener on 80)', () => {
