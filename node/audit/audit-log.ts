@@ -2,7 +2,7 @@
 // created 0600, written synchronously, in order, so a clean close loses nothing) or, when no file is
 // set, through the process log's stdout queue. Never a token or secret: actors and tokens appear as
 // fingerprints only. A file moved or removed under the process (logrotate) is reopened by its path.
-import { appendFileSync, chmodSync, closeSync, fstatSync, ftruncateSync, mkdirSync, openSync, statSync, writeSync } from 'node:fs';
+import { appendFileSync, closeSync, constants, fchmodSync, fstatSync, ftruncateSync, mkdirSync, openSync, statSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import pino, { type Logger } from 'pino';
 import { logLinesDropped, oneLine } from '../log.js';
@@ -179,7 +179,7 @@ export class AuditLog {
   private followPath(file: string): void {
     const st = statSync(file, { throwIfNoEntry: false });
     if (st !== undefined && st.dev === this.dev && st.ino === this.ino) return;
-    const fd = openAuditFile(file);
+    const fd = reopenAuditFile(file);
     try { closeSync(this.fd); } catch { /* already gone */ }
     this.fd = fd;
     this.midLine = false;
@@ -217,7 +217,30 @@ export class AuditLog {
 function openAuditFile(file: string): number {
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
   const fd = openSync(file, 'a', 0o600);
-  // tighten one that exists: audit lines name actors and subjects
-  chmodSync(file, 0o600);
+  // tighten one that exists (audit lines name actors and subjects), through the descriptor: the path may name another file by now
+  fchmodSync(fd, 0o600);
   return fd;
+}
+
+const REOPEN_FLAGS = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+
+/**
+ * Open the audit file again after its path stopped naming the open one: what is at the path now was put there
+ * while the proxy ran, by a log rotation or by anyone who can write the directory. So no symlink is followed
+ * (O_NOFOLLOW: before, one planted there had each record appended to, and its target chmod 0600, whatever
+ * file it named — as the proxy's user), no FIFO blocks the event loop (O_NONBLOCK: ENXIO without a reader),
+ * and only a regular file with one link is taken. Throws (the record is counted lost) otherwise.
+ */
+function reopenAuditFile(file: string): number {
+  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  const fd = openSync(file, REOPEN_FLAGS, 0o600);
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile() || st.nlink !== 1) throw Object.assign(new Error(`${file} is not a regular file of its own`), { code: 'EAUDITFILE' });
+    fchmodSync(fd, 0o600);
+    return fd;
+  } catch (err) {
+    closeSync(fd);
+    throw err;
+  }
 }
