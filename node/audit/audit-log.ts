@@ -2,7 +2,7 @@
 // created 0600, written synchronously, in order, so a clean close loses nothing) or, when no file is
 // set, through the process log's stdout queue. Never a token or secret: actors and tokens appear as
 // fingerprints only. A file moved or removed under the process (logrotate) is reopened by its path.
-import { appendFileSync, closeSync, constants, fchmodSync, fstatSync, ftruncateSync, mkdirSync, openSync, statSync, writeSync } from 'node:fs';
+import { closeSync, constants, fchmodSync, fstatSync, ftruncateSync, mkdirSync, openSync, statSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import pino, { type Logger } from 'pino';
 import { logLinesDropped, oneLine } from '../log.js';
@@ -126,7 +126,7 @@ export class AuditLog {
     this.unauthorized.note(r);
   }
 
-  /** Write what is still queued and close the file (at shutdown). A record after close() is appended by path. */
+  /** Write what is still queued and close the file (at shutdown). A record after close() is appended by path (appendAfterClose). */
   close(): void {
     this.unauthorized.flush();
     if (this.timer !== null) clearTimeout(this.timer);
@@ -158,7 +158,7 @@ export class AuditLog {
     try {
       // the file has no destination of its own to escape U+2028/U+2029: done here (stdout's does it)
       const line = oneLine(s);
-      if (this.closed) appendFileSync(this.file, line, { mode: 0o600 });
+      if (this.closed) this.appendAfterClose(this.file, Buffer.from(line, 'utf8'));
       else {
         this.followPath(this.file);
         this.writeLines(Buffer.from(this.midLine ? `\n${line}` : line, 'utf8'));
@@ -186,6 +186,29 @@ export class AuditLog {
     this.noteIdentity();
     this.reopened++;
     process.stderr.write(`portcullis: audit file ${file} was moved or removed; writing to a new file at its path\n`);
+  }
+
+  /**
+   * A record after close(): appended by path, to the file it had open when the path still names it, else like a
+   * reopen (reopenAuditFile) — before, appendFileSync followed a symlink planted at the path (and created
+   * its target), the hole the reopen closes.
+   */
+  private appendAfterClose(file: string, b: Buffer): void {
+    let fd = -1;
+    try {
+      fd = openSync(file, constants.O_WRONLY | constants.O_APPEND | constants.O_NONBLOCK);
+      const st = fstatSync(fd);
+      if (st.dev !== this.dev || st.ino !== this.ino) { closeSync(fd); fd = -1; }
+    } catch {
+      if (fd >= 0) closeSync(fd);
+      fd = -1;
+    }
+    if (fd < 0) fd = reopenAuditFile(file);
+    try {
+      for (let off = 0; off < b.length;) off += writeSync(fd, b, off, b.length - off);
+    } finally {
+      closeSync(fd);
+    }
   }
 
   private noteIdentity(): void {
