@@ -17,6 +17,9 @@ export function configWarnings(cfg: Config): ConfigProblem[] {
  * (PORTCULLIS_WORKER_INDEX, set by the supervisor): every worker applies the same config, and one line
  * per worker said the same thing N times.
  */
+/** What the byte bound counts for a cached token with typical claims (README "Tokens and policy"). */
+const TYPICAL_ENTRY_BYTES = 613;
+
 export function logConfigWarnings(logger: { warn(fields: object, msg: string): void }, cfg: Config, workerIndex = process.env.PORTCULLIS_WORKER_INDEX): void {
   if (workerIndex !== undefined && workerIndex !== '0') return;
   for (const w of configWarnings(cfg)) logger.warn({ path: w.path }, w.message);
@@ -24,6 +27,6 @@ export function logConfigWarnings(logger: { warn(fields: object, msg: string): v
   const bound = heapBoundedCacheBytes(bytes);
   if (bound < bytes) {
     logger.warn({ path: 'verifier.cache_bytes', configured: bytes, bound, heap_limit: getHeapStatistics().heap_size_limit },
-      `verifier.cache_bytes is more than this process's V8 heap can hold beside the proxy (half of --max-old-space-size less 16 MiB): each token cache is held to ${bound} bytes, so it evicts before the heap runs out; raise the heap limit or lower cache_bytes`);
+      `verifier.cache_bytes is more than this process's V8 heap can hold beside the proxy (half of --max-old-space-size less 16 MiB): each token cache is held to ${bound} bytes (~${Math.floor(bound / TYPICAL_ENTRY_BYTES)} tokens of typical claims, cache_entries allows ${cfg.verifier.cache_entries}), so it evicts before the heap runs out — but while more distinct tokens are in use than that, each is evicted before it comes back and the hit ratio falls toward 0 (every request verified or introspected again); raise the heap limit or lower cache_bytes`);
   }
 }

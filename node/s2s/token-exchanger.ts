@@ -166,8 +166,10 @@ export class TokenExchanger {
     const nowMs = Date.now();
     if (a.expiresIn !== null && t0 + a.expiresIn * 1000 <= nowMs) {
       this.#failed++;
-      // the endpoint's answers are too short-lived for anyone: held like an endpoint that is down (else one call per request)
-      this.#holdUntil = performance.now() + FAILURE_HOLD_MS;
+      // the endpoint's answers are too short-lived for anyone: held like an endpoint that is down (else one call per request) —
+      // unless the subject token itself ends within the hold: a server bounding the exchanged token by it answered so for
+      // this caller only (before: one caller at its token's end held every user's exchange for 1 s, each time it came back)
+      if (subjectExp * 1000 > nowMs + FAILURE_HOLD_MS) this.#holdUntil = performance.now() + FAILURE_HOLD_MS;
       this.#log.warn({ issuer: this.#name, audience, reason: 'exchange_failed', detail: 'the exchanged token expired before the answer arrived' }, 'token exchange failed');
       return { ok: false, deny: UNAVAILABLE };
     }

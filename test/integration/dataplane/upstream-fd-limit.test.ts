@@ -1,9 +1,12 @@
 // The proxy out of file descriptors (its open-files limit lowered with prlimit below what its client
 // connections take) cannot open upstream connections: that is its own side, not the upstream's — the
 // 502s say `local_fd_limit`, are counted under that kind and never as the target refusing (which
-// charges it toward ejection), and once the clients go, requests are served again.
+// charges it toward ejection), and once the clients go, requests are served again — over HTTP/1.1 and to an
+// h2c upstream (its session's connect fails the same way).
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { execFileSync } from 'node:child_process';
+import http2, { type Http2Server } from 'node:http2';
+import type { AddressInfo } from 'node:net';
 import { readdirSync } from 'node:fs';
 import { Pool, request } from 'undici';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
@@ -13,6 +16,8 @@ import { waitFor } from '../../helpers/wait.js';
 
 let echo: EchoUpstream;
 let proxy: ProxyProcess;
+let h2: Http2Server;
+let h2Proxy: ProxyProcess;
 
 /** Set the soft open-files limit of `pid` (util-linux prlimit; the hard one stays). */
 function openFilesLimit(pid: number, soft: number | 'unlimited'): void {
@@ -26,15 +31,23 @@ function openFilesLimit(pid: number, soft: number | 'unlimited'): void {
 beforeAll(async () => {
   echo = await startEchoUpstream();
   proxy = await startProxy(baseConfig(echo.url));
+  h2 = http2.createServer();
+  h2.on('stream', (stream) => { stream.respond({ ':status': 200 }); stream.end('ok'); });
+  await new Promise<void>((resolve) => h2.listen(0, '127.0.0.1', resolve));
+  const h2Url = `http://127.0.0.1:${(h2.address() as AddressInfo).port}`;
+  h2Proxy = await startProxy(baseConfig(h2Url, { upstreams: { app: { targets: [h2Url], protocol: 'h2c' } } }));
 });
 
 afterAll(async () => {
   await proxy?.stop();
+  await h2Proxy?.stop();
   await echo?.close();
+  await new Promise((resolve) => h2?.close(resolve));
 });
 
 describe('upstream connections with no file descriptor left', () => {
-  it('answers 502 local_fd_limit, does not blame the upstream, and serves again after', async () => {
+  it.each([['HTTP/1.1', () => proxy], ['h2c', () => h2Proxy]] as const)('%s: answers 502 local_fd_limit, does not blame the upstream, and serves again after', async (_kind, which) => {
+    const proxy = which();
     const pid = proxy.proc.pid!;
     const open = readdirSync(`/proc/${pid}/fd`).length;
     openFilesLimit(pid, open + 8);

@@ -4,7 +4,7 @@
 // same short write a full filesystem gives), which must not leave half a line for the next record.
 import { describe, it, expect, beforeAll, afterAll, beforeEach, afterEach } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, renameSync, statSync, unlinkSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, renameSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startProxy, baseConfig, ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
@@ -94,6 +94,27 @@ for (const workers of [0, 2]) {
       const m = await metrics(proxy, ADMIN_TOKEN);
       expect(sample(m, 'portcullis_audit_file_reopened_total')).toBe(2);
       expect(sample(m, 'portcullis_audit_lines_lost_total')).toBe(0);
+    });
+
+    it('never writes through a symlink planted at the path after a rotation, nor changes the mode of what it names', async () => {
+      const proxy = started();
+      // another file the proxy's user may write: someone who can write the log directory points the path at it
+      const victim = join(tempDir('portcullis-audit-victim-'), 'victim.conf');
+      writeFileSync(victim, 'keep me\n');
+      chmodSync(victim, 0o644);
+      renameSync(file, `${file}.1`);
+      symlinkSync(victim, file);
+      expect(await reload(proxy)).toBe(200);
+      version++;
+      expect(readFileSync(victim, 'utf8'), 'no record appended to the symlink\'s target').toBe('keep me\n');
+      expect(statSync(victim).mode & 0o777, 'the target\'s mode is left alone').toBe(0o644);
+      expect(sample(await metrics(proxy, ADMIN_TOKEN), 'portcullis_audit_lines_lost_total'), 'the refused record is counted lost').toBe(1);
+
+      unlinkSync(file);
+      expect(await reload(proxy)).toBe(200);
+      version++;
+      expect(reloadRecords(file).map(afterVersion), 'with the symlink gone the next record is in a new file').toEqual([version]);
+      expect(proxy.proc.exitCode).toBeNull();
     });
   });
 }
