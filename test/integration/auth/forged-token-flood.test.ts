@@ -14,19 +14,20 @@ import { waitFor } from '../../helpers/wait.js';
 
 const k = fixtureKeys();
 /**
- * A public RSA key with a 16384-bit modulus (any odd number: a public key is not checked for primality) that
- * the JWKS publishes: a signature check under it costs ~2–6 ms, so the flooder's tokens keep the one pool
- * thread busy for seconds whatever the machine — what a flood of cheap checks does on a busy host.
+ * A public RSA key with an 8192-bit modulus — the largest the proxy loads (larger ones are refused at import) —
+ * (any odd number: a public key is not checked for primality) that the JWKS publishes: a signature check under it
+ * costs ~0.3–1 ms, so the flooder's tokens keep the one pool thread busy whatever the machine — what a flood of
+ * cheap checks does on a busy host.
  */
 const SLOW_KID = 'slow-16k';
-const modulus = randomBytes(2048);
+const modulus = randomBytes(1024);
 modulus[0] = 0xff;
 modulus[modulus.length - 1]! |= 1;
 const SLOW_JWK = { kty: 'RSA', n: modulus.toString('base64url'), e: 'AQAB', kid: SLOW_KID, alg: 'RS256', use: 'sig' };
 
 /** A forged token under the slow key: valid claims, a random signature below the modulus (so it is checked, and fails). */
 function forged(): string {
-  const sig = randomBytes(2048);
+  const sig = randomBytes(1024);
   sig[0] = 0x10;
   return `${b64url({ alg: 'RS256', typ: 'at+jwt', kid: SLOW_KID })}.${b64url(accessClaims())}.${sig.toString('base64url')}`;
 }
