@@ -21,6 +21,14 @@ function openFilesLimit(pid: number, soft: number): void {
   execFileSync('prlimit', ['--pid', String(pid), `--nofile=${soft}:`]);
 }
 
+/** The lowest descriptor number `pid` has free: the one its next open would take. */
+function lowestFreeFd(pid: number): number {
+  const open = new Set(readdirSync(`/proc/${pid}/fd`).map(Number));
+  let n = 0;
+  while (open.has(n)) n++;
+  return n;
+}
+
 beforeAll(async () => {
   as = await startAuthServer();
   echo = await startEchoUpstream();
@@ -55,8 +63,13 @@ describe('introspection with no file descriptor left', () => {
     expect(fake.hits.length, 'no introspection connection yet').toBe(0);
     const token = randomBytes(32).toString('base64url');
     const callsBefore = fake.hits.length;
-    // below what it holds: no new descriptor at all (the ones open stay usable)
-    openFilesLimit(pid, readdirSync(`/proc/${pid}/fd`).length - 4);
+    // no new descriptor at all (the ones open stay usable): the limit bounds a descriptor's NUMBER and a new one takes
+    // the lowest free number, so the limit is that number — a count below what it holds left holes under the limit
+    // (descriptors closed earlier) and the connect took one (CI: 200). Set again if a close opened a hole meanwhile.
+    for (let i = 0, limit = -1; i < 20 && lowestFreeFd(pid) !== limit; i++) {
+      limit = lowestFreeFd(pid);
+      openFilesLimit(pid, limit);
+    }
     let starved: number;
     try {
       starved = await get(token);

@@ -49,8 +49,12 @@ describe('upstream connections with no file descriptor left', () => {
   it.each([['HTTP/1.1', () => proxy], ['h2c', () => h2Proxy]] as const)('%s: answers 502 local_fd_limit, does not blame the upstream, and serves again after', async (_kind, which) => {
     const proxy = which();
     const pid = proxy.proc.pid!;
-    const open = readdirSync(`/proc/${pid}/fd`).length;
-    openFilesLimit(pid, open + 8);
+    // the limit bounds a descriptor's NUMBER (a new one takes the lowest free): exactly 8 free numbers under it, holes
+    // left by descriptors closed earlier counted — a count of open ones + 8 let as many more through as there were holes
+    const open = new Set(readdirSync(`/proc/${pid}/fd`).map(Number));
+    let limit = 0;
+    for (let free = 0; free < 8; limit++) if (!open.has(limit)) free++;
+    openFilesLimit(pid, limit);
     // 24 client connections: the first 8 take the descriptors left, the upstream connections find none
     const pool = new Pool(proxy.url, { connections: 24 });
     const statuses = await Promise.all(Array.from({ length: 48 }, () =>
