@@ -14,16 +14,18 @@ import { waitFor } from '../../helpers/wait.js';
 
 const k = fixtureKeys();
 /**
- * A public RSA key with an 8192-bit modulus — the largest the proxy loads (larger ones are refused at import) —
- * (any odd number: a public key is not checked for primality) that the JWKS publishes: a signature check under it
- * costs ~0.3–1 ms, so the flooder's tokens keep the one pool thread busy whatever the machine — what a flood of
- * cheap checks does on a busy host.
+ * A public RSA key at the largest sizes the proxy loads — an 8192-bit modulus (any odd number: a public key is not
+ * checked for primality) and the largest 64-bit exponent, 2^64 − 1 (larger ones are refused at import) — that the
+ * JWKS publishes: a signature check under it costs ~1 ms (~4× one at e = 65537), so the flooder's tokens keep the
+ * one pool thread busy and its waiting places full whatever the machine — what a flood of cheap checks does on a busy
+ * host. (With e = 65537 the pool drained faster than the test's flooders refilled it on a quiet host: the good tokens
+ * found free places and nothing was preempted — CI.)
  */
-const SLOW_KID = 'slow-16k';
+const SLOW_KID = 'slow-8k';
 const modulus = randomBytes(1024);
 modulus[0] = 0xff;
 modulus[modulus.length - 1]! |= 1;
-const SLOW_JWK = { kty: 'RSA', n: modulus.toString('base64url'), e: 'AQAB', kid: SLOW_KID, alg: 'RS256', use: 'sig' };
+const SLOW_JWK = { kty: 'RSA', n: modulus.toString('base64url'), e: Buffer.alloc(8, 0xff).toString('base64url'), kid: SLOW_KID, alg: 'RS256', use: 'sig' };
 
 /** A forged token under the slow key: valid claims, a random signature below the modulus (so it is checked, and fails). */
 function forged(): string {
