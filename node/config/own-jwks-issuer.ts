@@ -3,6 +3,7 @@
 // issuer on every route naming no issuers. Decided from the URL written (own-admin-target.ts says which hosts are this one).
 import type { ConfigProblem } from './problem.js';
 import { hostFacts, reachesListener, urlPort } from './own-admin-target.js';
+import { normalizePath } from '../routing/path-normalize.js';
 
 /** The parts of a config this check reads (a lenient shape: crossCheck also runs on schema-invalid documents). */
 interface Shape {
@@ -14,12 +15,33 @@ interface Shape {
 /** Where the proxy serves its JWKS on its own listeners (main and HTTP/2, before routing). */
 const JWKS_PATH = '/.well-known/jwks.json';
 
-/** True when `text` is the proxy's published JWKS URL, or names the JWKS path on one of its own listeners. */
+/**
+ * A URL as the server it names reads it: scheme, host (lower case, without one trailing dot), port (80/443 when none
+ * is written) and the path as the proxy routes it (normalizePath: `%6A` decoded, `//` and dot segments gone); the query
+ * and fragment dropped (the proxy's JWKS ignores them). Null when not a URL or a path the proxy refuses (400).
+ */
+function served(text: string): { readonly origin: string; readonly path: string } | null {
+  let url: URL;
+  try { url = new URL(text); } catch { return null; }
+  const path = normalizePath(url.pathname);
+  if (path === null) return null;
+  return { origin: `${url.protocol}//${url.hostname.replace(/\.$/, '')}:${urlPort(url)}`, path };
+}
+
+/**
+ * True when `text` is the proxy's published JWKS URL, or names the JWKS path on one of its own listeners — in any
+ * spelling that reaches the same document. Before, only the exact text of the published URL and the exact path
+ * counted: `https://PORTCULLIS.internal/...`, `:443`, a trailing dot, `/.well-known/%6Awks.json` or `//.well-known/...`
+ * fetched the same keys and passed.
+ */
 function isOwnJwks(text: string, cfg: Shape, published: string): boolean {
   if (text === published) return true;
-  let url: URL;
-  try { url = new URL(text); } catch { return false; }
-  if (url.pathname !== JWKS_PATH) return false;
+  const u = served(text);
+  if (u === null) return false;
+  const p = served(published);
+  if (p !== null && u.origin === p.origin && u.path === p.path) return true;
+  if (u.path !== JWKS_PATH) return false;
+  const url = new URL(text);
   const facts = hostFacts();
   for (const l of [cfg.server?.listen, cfg.server?.http2?.listen]) {
     const port = l?.port;
