@@ -68,11 +68,15 @@ export const hostFacts = (): HostFacts => ({ local: null, names: null });
 
 /**
  * True when `url`'s host reaches a listener bound to `listenHost` (its port compared by the caller): loopback,
- * `localhost`, 0.0.0.0/::, this host's own names, the listener's own host, or with it on a wildcard any address of
- * this host's interfaces.
+ * `localhost`, 0.0.0.0/::, this host's own names, the listener's own host (a name read through /etc/hosts), or with
+ * it on a wildcard — or on a name whose address is not known here — any address of this host's interfaces.
  */
 export function reachesListener(url: URL, listenHost: string, facts: HostFacts): boolean {
-  const bound = norm(listenHost);
+  let bound = norm(listenHost);
+  // a listener bound by name: the address /etc/hosts gives it; the hostname or a name resolved elsewhere binds one of
+  // this host's addresses, not known here, so any of them counts (before, the name was compared as text: with
+  // admin.listen.host `podname` and /etc/hosts `10.1.2.3 podname`, a target http://10.1.2.3:<admin port> passed)
+  if (isIP(bound) === 0 && !thisHost(bound)) bound = (facts.names ??= ownNames()).get(bound) ?? '0.0.0.0';
   let h = norm(url.hostname);
   if (isIP(h) === 0 && !thisHost(h)) {
     const addr = (facts.names ??= ownNames()).get(h);
