@@ -12,7 +12,7 @@ const SEMI_SPACE_FLAG = /^--max[-_]semi[-_]space[-_]size(?:=(.*))?$/;
 
 /**
  * The young generation counted in `heap_size_limit`, bytes: 3 × the last `--max-semi-space-size` of NODE_OPTIONS
- * then the command line (that order: the command line wins), else 3 × 16 MiB. Before, 48 MiB was assumed whatever
+ * then the command line (that order: the command line wins) as V8 sizes it (a power of two), else 3 × 16 MiB. Before, 48 MiB was assumed whatever
  * the flag said: under `--max-old-space-size=64 --max-semi-space-size=64` the limit is 256 MiB and a cache got
  * 96 MiB of a 64 MiB old space — the out-of-memory end the bound is there to prevent.
  */
@@ -23,7 +23,9 @@ export function youngGenerationBytes(execArgv: readonly string[] = process.execA
     const m = SEMI_SPACE_FLAG.exec(args[i]!);
     if (m === null) continue;
     const n = Number(m[1] ?? args[++i]);
-    if (Number.isFinite(n) && n >= 0) semiMb = n;
+    // V8 takes 0 as its default and rounds any other size up to a power of two (20 → 32, 100 → 128): before, the
+    // size as written was counted and under `--max-semi-space-size=20` a cache got 26 MiB of a 32 MiB old space
+    if (Number.isFinite(n) && n >= 0) semiMb = n === 0 ? DEFAULT_SEMI_SPACE_MB : 2 ** Math.ceil(Math.log2(n));
   }
   return 3 * semiMb * MiB;
 }

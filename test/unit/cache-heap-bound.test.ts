@@ -26,6 +26,10 @@ describe('youngGenerationBytes', () => {
     expect(youngGenerationBytes([], '--max-old-space-size=64 --max_semi_space_size=32')).toBe(96 * MiB);
     expect(youngGenerationBytes(['--max-semi-space-size', '8'], '--max-semi-space-size=32')).toBe(24 * MiB);
     expect(youngGenerationBytes(['--max-semi-space-size=junk'], '')).toBe(48 * MiB);
+    // as V8 sizes it: 0 is its default, others rounded up to a power of two (node --max-old-space-size=64 --max-semi-space-size=100: heap_size_limit 448 MiB)
+    expect(youngGenerationBytes(['--max-semi-space-size=0'], '')).toBe(48 * MiB);
+    expect(youngGenerationBytes(['--max-semi-space-size=100'], '')).toBe(384 * MiB);
+    expect(youngGenerationBytes(['--max-semi-space-size=3'], '')).toBe(12 * MiB);
   });
 
   it('holds a cache within the old space a larger young generation leaves', () => {
