@@ -4,7 +4,7 @@
 // same short write a full filesystem gives), which must not leave half a line for the next record.
 import { describe, it, expect, beforeAll, afterAll, beforeEach, afterEach } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, readFileSync, renameSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, linkSync, readFileSync, renameSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startProxy, baseConfig, ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
@@ -114,6 +114,33 @@ for (const workers of [0, 2]) {
       expect(await reload(proxy)).toBe(200);
       version++;
       expect(reloadRecords(file).map(afterVersion), 'with the symlink gone the next record is in a new file').toEqual([version]);
+      expect(proxy.proc.exitCode).toBeNull();
+    });
+
+    it('never writes into a hard link or a FIFO planted at the path after a rotation, and does not wait on the FIFO', async () => {
+      const proxy = started();
+      // a hard link to another file of the proxy's user (one inode, two names): before, appended to and chmod 0600
+      const victim = join(tempDir('portcullis-audit-victim-'), 'victim.conf');
+      writeFileSync(victim, 'keep me\n');
+      chmodSync(victim, 0o644);
+      renameSync(file, `${file}.1`);
+      linkSync(victim, file);
+      expect(await reload(proxy)).toBe(200);
+      version++;
+      expect(readFileSync(victim, 'utf8'), 'no record appended to the hard link\'s file').toBe('keep me\n');
+      expect(statSync(victim).mode & 0o777, 'its mode is left alone').toBe(0o644);
+
+      // a FIFO nobody reads: opened for writing without O_NONBLOCK, the open waits for a reader — the process stalls
+      unlinkSync(file);
+      execFileSync('mkfifo', ['-m', '0600', file]);
+      expect(await reload(proxy), 'answered: the FIFO held nothing up').toBe(200);
+      version++;
+      expect(sample(await metrics(proxy, ADMIN_TOKEN), 'portcullis_audit_lines_lost_total'), 'both refused records are counted lost').toBe(2);
+
+      unlinkSync(file);
+      expect(await reload(proxy)).toBe(200);
+      version++;
+      expect(reloadRecords(file).map(afterVersion), 'with them gone the next record is in a new file').toEqual([version]);
       expect(proxy.proc.exitCode).toBeNull();
     });
   });
