@@ -157,7 +157,7 @@ counter('portcullis_revocations_replayed_total', 'Revocations replayed from the 
 counter('portcullis_revocations_expired_on_arrival_total', 'Revocations that arrived already expired', { 'cluster.revocations_expired_on_arrival_total': null });
 counter('portcullis_revocations_catch_ups_total', 'Catch-ups from the stream after a gap', { 'cluster.revocations_catch_ups_total': null });
 const KINDS = ['jti', 'token', 'sub', 'client_id', 'kid', 'sid', 'sub_without_sid'] as const;
-counter('portcullis_revocations_received_total', 'Revocations received, by kind', Object.fromEntries(KINDS.map((k) => [`cluster.revocations_received_${k}`, { kind: k }])));
+counter('portcullis_revocations_received_total', 'Revocation messages read from NATS, by kind: every copy — the live message and the stream\'s replay of one revocation each count (usually 2 per revocation, on its origin too); portcullis_revocations_applied_total counts it once', Object.fromEntries(KINDS.map((k) => [`cluster.revocations_received_${k}`, { kind: k }])));
 counter('portcullis_revocations_applied_total', 'Revocations applied to the store, by kind', Object.fromEntries(KINDS.map((k) => [`cluster.revocations_applied_${k}`, { kind: k }])));
 gauge('portcullis_revocations_entries', 'Revocations in the store (every process holds the whole set: the highest over workers)', { 'cluster.revocations_entries': null }, { aggregate: 'max' });
 gauge('portcullis_revocations_entries_by_kind', 'Revocations in the store by kind (the highest over workers)', Object.fromEntries(KINDS.map((k) => [`cluster.revocations_entries_${k}`, { kind: k }])), { aggregate: 'max' });
