@@ -70,6 +70,8 @@ export interface RawOptions {
   head?: boolean;
   /** Wait for the server to close after the response (default: return at the end of the response). */
   waitClose?: boolean;
+  /** Close the write side (FIN) after the last chunk, as `nc -N` or `socket.end(request)` do. */
+  halfClose?: boolean;
 }
 
 /** Open a connection to a loopback port or a unix socket path, write `data` (string or list of chunks written with `gapMs` between), read one response. */
@@ -103,7 +105,8 @@ export function rawRequest(port: number | string, data: string | Buffer | Array<
     void (async () => {
       for (let i = 0; i < list.length; i++) {
         if (sock.destroyed) return;
-        sock.write(list[i]!);
+        if (i === list.length - 1 && opts.halfClose) sock.end(list[i]!);
+        else sock.write(list[i]!);
         if (i < list.length - 1 && opts.gapMs) await new Promise((r) => setTimeout(r, opts.gapMs));
       }
     })();

@@ -145,6 +145,15 @@ describe.concurrent('the bare uWebSockets.js build', () => {
     expect(events().slice(before)).toEqual([{ ev: 'request', url: '/slow', headers: 1 }, { ev: 'aborted', url: '/slow' }]);
   });
 
+  it.sequential('a client that half-closes after its request (FIN, as nc -N does) loses a response not written at once: uWS aborts the handler', async () => {
+    const before = events().length;
+    const r = await rawRequest(port, 'GET /slow HTTP/1.1\r\nHost: x\r\n\r\n', { halfClose: true, waitClose: true, timeoutMs: 5_000 });
+    expect(r.raw).toBe('');
+    expect(r.closed).toBe(true);
+    await waitFor('the request and its abort to reach the handler', () => events().length - before >= 2, 10_000, { detail: () => JSON.stringify(events().slice(before)) });
+    expect(events().slice(before)).toEqual([{ ev: 'request', url: '/slow', headers: 1 }, { ev: 'aborted', url: '/slow' }]);
+  });
+
   it.sequential('a header line with an empty name (": a") hides every header line after it from JavaScript, and the request is served', async () => {
     const before = events().length;
     const r = await rawRequest(port, `GET /empty-name HTTP/1.1\r\nHost: x\r\n${EMPTY_NAME_TAIL}`, { timeoutMs: 5_000 });
@@ -209,6 +218,18 @@ describe.concurrent('the proxy in front of the same build', () => {
   it.sequential('HTTP/1.0 health checks are answered by the admin listener (node:http) instead', async () => {
     const r = await rawRequest(proxy.adminPort, 'GET /healthz HTTP/1.0\r\n\r\n', { waitClose: true });
     expect(r.status).toBe(200);
+  });
+
+  it.sequential('a client that half-closes after its request: the upstream executed it, the client gets nothing, the metrics count a 499', async () => {
+    expect((await rawRequest(proxy.port, 'GET /warm HTTP/1.1\r\nHost: x\r\n\r\n')).status).toBe(200);
+    const seen = app.seen.length;
+    const aborted = await status499();
+    const r = await rawRequest(proxy.port, 'GET /slow HTTP/1.1\r\nHost: x\r\n\r\n', { halfClose: true, waitClose: true, timeoutMs: 5_000 });
+    expect(r.raw).toBe('');
+    expect(r.closed).toBe(true);
+    await waitFor('the upstream to see the request', () => app.seen.length > seen, 5_000);
+    expect(app.seen.slice(seen).map((s) => s.url)).toEqual(['/slow']);
+    await waitFor('the 499 to be counted', async () => (await status499()) === aborted + 1, 5_000);
   });
 
   it.sequential('a pipelined request that arrives while the first waits for the upstream: the upstream executed the first, the client gets nothing, the metrics count a 499', async () => {
