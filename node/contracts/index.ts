@@ -1,6 +1,6 @@
 // Public surface of node/contracts: the types that cross from one proxy instance to the
 // cluster around it. node/ defines them, cluster/ implements them; node/ never imports cluster/.
-export { tokenFacts, clientOf, factString, factIat, identityClaimsMalformed, parentClaim, parentFacts, PARENT_CLAIM, type TokenFacts } from './token-facts.js';
+export { tokenFacts, clientOf, factString, factIat, identityClaimsMalformed, parentClaim, parentFacts, PARENT_CLAIM, MAX_PARENT_DEPTH, type TokenFacts } from './token-facts.js';
 export { notAnAccessToken } from './token-kind.js';
 export { isCompactToken, carriesCompactToken, pathWithoutTokens, rawPathWithoutTokens } from './token-shape.js';
 export type { TokenState, RevokedEntry, GateVerdict } from './token-state.js';

@@ -85,6 +85,7 @@ counter('portcullis_bus_unreadable_failed_closed_total', 'Authentic bus messages
 // ---- service to service (node/s2s) ----
 counter('portcullis_internal_tokens_minted_total', 'Internal tokens minted for upstreams', { 'internal_tokens.minted': null });
 counter('portcullis_internal_tokens_mint_failures_total', 'Internal tokens that could not be minted', { 'internal_tokens.mint_failures': null });
+counter('portcullis_internal_tokens_chain_too_deep_total', 'Requests refused 403 because the inbound token was already derived the most times a token may carry (a chain longer than 4 internal-token hops)', { 'internal_tokens.chain_too_deep': null });
 counter('portcullis_internal_tokens_cache_lookups_total', 'Internal-token cache lookups by result (hit, miss)', by('result', { 'internal_tokens.cache_hits': 'hit', 'internal_tokens.cache_misses': 'miss' }));
 counter('portcullis_internal_tokens_singleflight_waits_total', 'Lookups that waited for an internal token being minted', { 'internal_tokens.singleflight_waits': null });
 gauge('portcullis_internal_tokens_cache_entries', 'Internal tokens cached', { 'internal_tokens.cache_tokens': null });

@@ -3,7 +3,7 @@
 // min(inbound exp, now + max_ttl_s, now + cache_ttl_s for an introspected one)), cached per (inbound token, audience).
 import { createHash, randomUUID } from 'node:crypto';
 import type { Config, InternalTokensConfig } from '../config/index.js';
-import { clientOf, parentClaim, PARENT_CLAIM, type TokenFacts } from '../contracts/index.js';
+import { clientOf, MAX_PARENT_DEPTH, parentClaim, PARENT_CLAIM, type TokenFacts } from '../contracts/index.js';
 import { proxyError } from '../errors.js';
 import type { Principal } from '../pipeline/context.js';
 import { TokenBoundCache, type Deny, type Grant, type OutboundResult, type RevocationLike } from './grant-cache.js';
@@ -23,6 +23,15 @@ const KEY_REVOKED: Deny = Object.freeze({
 const MINTED_REVOKED: Deny = Object.freeze({
   kind: 'deny' as const, reason: 'internal_token_revoked',
   error: Object.freeze(proxyError('PORTCULLIS_ERR_AUTH_UNAVAILABLE', 'a revocation covers internal tokens issued this second', { retryAfter: 1 })),
+});
+/**
+ * The inbound token is already MAX_PARENT_DEPTH derivations from the user's: a token minted from it
+ * would carry one level more than any proxy takes back (parentFacts refuses it as malformed), so the
+ * chain ends here, before the service behind this route is handed it. Before, it was minted and sent.
+ */
+const CHAIN_TOO_DEEP: Deny = Object.freeze({
+  kind: 'deny' as const, reason: 'internal_token_chain_too_deep',
+  error: Object.freeze(proxyError('PORTCULLIS_ERR_AUTH_FORBIDDEN', `the internal-token chain is too long: this token was derived ${MAX_PARENT_DEPTH} times, the most a token may carry`)),
 });
 export const REVOKED_MEANWHILE: Deny = Object.freeze({
   kind: 'deny' as const, reason: 'revoked',
@@ -81,6 +90,7 @@ export class InternalMinter {
   #minted = 0;
   #failed = 0;
   #refusals = 0;
+  #tooDeep = 0;
   #refusalLoggedAt = Number.NEGATIVE_INFINITY;
   #recheck: ReadonlyMap<string, number> = new Map();
 
@@ -126,6 +136,10 @@ export class InternalMinter {
 
   /** `Bearer <internal token>` for principal `p` and `audience`: cached (sync) or being minted (Promise). */
   authorization(p: Principal, audience: string): OutboundResult | Promise<OutboundResult> {
+    // derivation levels of the token to mint: the inbound token's own plus one (a user's token: 1)
+    let levels = 0;
+    for (let f: TokenFacts | undefined = p.facts; f !== undefined; f = f.parent) levels++;
+    if (levels > MAX_PARENT_DEPTH) { this.#tooDeep++; return CHAIN_TOO_DEEP; }
     return this.#cache.get(p.facts.tokenHash, audience, p, this.#load);
   }
 
@@ -195,6 +209,6 @@ export class InternalMinter {
   }
 
   stats(): Record<string, number> {
-    return { minted: this.#minted, mint_failures: this.#failed, upstream_refusals: this.#refusals, ...this.#cache.stats() };
+    return { minted: this.#minted, mint_failures: this.#failed, upstream_refusals: this.#refusals, chain_too_deep: this.#tooDeep, ...this.#cache.stats() };
   }
 }
