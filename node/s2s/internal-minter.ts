@@ -75,7 +75,8 @@ export function internalClaims(p: Principal, audience: string, cfg: Pick<Interna
   };
   if (clientId !== undefined) out.client_id = clientId;
   if (scope !== undefined) out.scope = scope;
-  for (const name of cfg.claims) if (c[name] !== undefined) out[name] = c[name];
+  // own claims only: an inherited `toString` or `constructor` is no claim of the token
+  for (const name of cfg.claims) if (Object.hasOwn(c, name) && c[name] !== undefined) out[name] = c[name];
   if (out.sub === undefined) delete out.sub;
   // the inbound token's revocation keys: presented back to a proxy, this token dies with it (never copied from the inbound's claims)
   out[PARENT_CLAIM] = parentClaim(p.facts);

@@ -72,6 +72,9 @@ export function checkS2sConfig(cfg: Config): Problem[] {
       if (RESERVED_CLAIMS.has(c)) out.push({ path: `internal_tokens.claims[${j}]`, message: `"${c}" is set by the proxy itself` });
       const why = NOT_COPIED.get(c);
       if (why !== undefined) out.push({ path: `internal_tokens.claims[${j}]`, message: `"${c}" is not copied: ${why}` });
+      // a JavaScript object's own machinery, never a claim to copy: `__proto__` set the minted claims' prototype and
+      // the claim was silently left out of every token (atk51a)
+      if (c === '__proto__' || c === 'constructor' || c === 'prototype') out.push({ path: `internal_tokens.claims[${j}]`, message: `"${c}" cannot be copied: it names a JavaScript object's prototype machinery, not a claim` });
     });
   }
   for (const [name, up] of Object.entries(cfg.upstreams ?? {})) {

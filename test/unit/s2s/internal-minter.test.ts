@@ -34,6 +34,13 @@ describe('internalClaims', () => {
     expect(c).toEqual({ iss: CFG.issuer, sub: 'alice', aud: 'orders', iat: 1000, exp: 1300, jti: 'j1', client_id: 'web', scope: 'orders:read', tenant: 'acme', portcullis_src: { th: 'a'.repeat(64) } });
   });
 
+  it('copies a configured claim only when the token has it as its own: an inherited toString is no claim', () => {
+    const p = principal('e'.repeat(64), { sub: 'alice' });
+    const c = internalClaims(p, 'x', { ...CFG, claims: ['toString', 'hasOwnProperty', 'tenant'] }, 1000, 'j');
+    expect(Object.keys(c)).not.toContain('toString');
+    expect(Object.keys(c)).not.toContain('hasOwnProperty');
+  });
+
   it('exp is the earlier of the inbound exp and iat + max_ttl_s; scp and azp are understood', () => {
     const p = principal('b'.repeat(64), { azp: 'svc' }, 1060, ['a', 'b']);
     expect(internalClaims(p, 'x', CFG, 1000, 'j')).toEqual({ iss: CFG.issuer, sub: 'svc', aud: 'x', iat: 1000, exp: 1060, jti: 'j', client_id: 'svc', scope: 'a b', portcullis_src: { th: 'b'.repeat(64) } });

@@ -98,6 +98,11 @@ describe('s2s config', () => {
       'internal_tokens.claims[1]: "cnf" is not copied: it binds the inbound token to the client\'s key (DPoP, mTLS), which the proxy cannot prove to the upstream',
       'internal_tokens.claims[2]: "portcullis_src" is set by the proxy itself',
     ]);
+    // an object's prototype machinery: `__proto__` set the minted claims' prototype and the claim was silently left out
+    expect(errors({ internal_tokens: { issuer: 'https://p', claims: ['__proto__', 'constructor', 'tenant'] }, routes: [route({})] })).toEqual([
+      'internal_tokens.claims[0]: "__proto__" cannot be copied: it names a JavaScript object\'s prototype machinery, not a claim',
+      'internal_tokens.claims[1]: "constructor" cannot be copied: it names a JavaScript object\'s prototype machinery, not a claim',
+    ]);
     expect(errors({ internal_tokens: { issuer: 'https://p', rotate_after_s: 30 }, routes: [route({})] }))
       .toEqual(['internal_tokens.rotate_after_s: must exceed publish_ahead_s (60): a key is published that long before it signs']);
   });
