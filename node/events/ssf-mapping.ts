@@ -57,6 +57,8 @@ export type EventAction =
   /** Accepted without a revocation; `result` says why (metrics): verification, not_revoking, unknown_event, unmapped_subject. */
   | { readonly kind: 'accept'; readonly result: string };
 
+/** At most this many identifiers of an `aliases` subject are looked at (the SET body is ≤ 20 KiB anyway). */
+const MAX_ALIASES = 32;
 const str = (v: unknown): string | null => (typeof v === 'string' && v.length > 0 && v.length <= 1024 && !/[\u0000-\u001f\u007f]/.test(v) ? v : null);
 const obj = (v: unknown): Record<string, unknown> | null => (v !== null && typeof v === 'object' && !Array.isArray(v) ? v as Record<string, unknown> : null);
 
@@ -79,6 +81,19 @@ function simple(id: Record<string, unknown> | null, src: EventSourceConfig): { k
     case 'opaque': {
       const v = str(id.id);
       return v === null || src.subjects.opaque === 'ignore' ? null : { kind: src.subjects.opaque, value: v, issuer };
+    }
+    case 'aliases': {
+      // RFC 9493 §3.2.4: several identifiers of one subject (never nested aliases); the first this source can
+      // map names the user — before, the whole subject was unmapped: 202 and the user's tokens kept working
+      const ids = id.identifiers;
+      if (!Array.isArray(ids)) return null;
+      for (let i = 0; i < ids.length && i < MAX_ALIASES; i++) {
+        const one = obj(ids[i]);
+        if (one === null || one.format === 'aliases') continue;
+        const hit = simple(one, src);
+        if (hit !== null) return hit;
+      }
+      return null;
     }
     default:
       return null;

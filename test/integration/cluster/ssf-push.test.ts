@@ -98,6 +98,13 @@ describe('SSF push receiver across members', () => {
     expect((await get(B, await as.issueJwt({ sub: 'grace' }))).status).toBe(200);
   });
 
+  it('an aliases subject (RFC 9493 §3.2.4) revokes the user one of its identifiers names — before, 202 and nothing revoked', async () => {
+    const t = await as.issueJwt({ sub: 'ivan' });
+    const aliases = { format: 'aliases', identifiers: [{ format: 'phone_number', phone_number: '+12065550100' }, userOf('ivan')] };
+    expect(await push(await tx.set(`${RISC}account-disabled`, {}, { sub_id: aliases }))).toMatchObject({ status: 202 });
+    await waitFor('ivan revoked at B', async () => revoked(await get(B, t)), 5_000);
+  });
+
   it('acknowledges verification, token-claims-change (drops cached verdicts) and unknown events without revoking, and counts them', async () => {
     const n = (await admin(A, 'GET', '/revocations')).body.total as number;
     expect(await push(await tx.set(SSF_VERIFY, { state: 'VGhpcyBpcyBh' }))).toMatchObject({ status: 202 });

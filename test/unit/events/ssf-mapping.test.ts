@@ -121,3 +121,15 @@ describe('SSF event → revocation', () => {
     expect(msgs.join('\n')).toMatch(/account-purged: one of session, subject_before_event, drop_cache, ignore/);
   });
 });
+
+describe('aliases subjects (RFC 9493 §3.2.4)', () => {
+  const disabled = `${RISC}account-disabled`;
+  it('revoke by the first identifier the source maps; nested aliases and unmappable formats are passed over', () => {
+    const phone = { format: 'phone_number', phone_number: '+12065550100' };
+    expect(mapEvent('t', ev(disabled, { format: 'aliases', identifiers: [phone, issSub] }), mapped, NOW)).toMatchObject({ kind: 'revoke', input: { kind: 'sub', value: 'u1', issuer: 'https://as.example' } });
+    expect(mapEvent('t', ev(disabled, { format: 'aliases', identifiers: [{ format: 'aliases', identifiers: [issSub] }, phone] }), mapped, NOW)).toEqual({ kind: 'accept', result: 'unmapped_subject' });
+    expect(mapEvent('t', ev(disabled, { format: 'aliases', identifiers: 'x' }), mapped, NOW)).toEqual({ kind: 'accept', result: 'unmapped_subject' });
+    const many = [...Array.from({ length: 40 }, () => phone), issSub];
+    expect(mapEvent('t', ev(disabled, { format: 'aliases', identifiers: many }), mapped, NOW)).toEqual({ kind: 'accept', result: 'unmapped_subject' });
+  });
+});
