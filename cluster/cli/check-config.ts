@@ -30,7 +30,12 @@ export function checkConfig(argv: string[], usage: string): void {
   if (!r.ok) fail(`invalid config ${positionals[0]}: ${r.errors.length} error(s)\n${formatProblems(r.errors)}${noEnv ? '' : fileAloneHint(positionals[0]!)}`);
   if (!noEnv) folderWarnings(r.config);
   for (const w of configWarnings(r.config)) process.stderr.write(`warning: ${w.path}: ${w.message}\n`);
-  process.stdout.write(`ok: ${positionals[0]} (${r.config.routes.length} routes, ${Object.keys(r.config.upstreams).length} upstreams, ${Object.keys(r.config.issuers).length} issuers${noEnv ? '; environment not checked' : ''})\n`);
+  process.stdout.write(`ok: ${positionals[0]} (${count(r.config.routes.length, 'route')}, ${count(Object.keys(r.config.upstreams).length, 'upstream')}, ${count(Object.keys(r.config.issuers).length, 'issuer')}${noEnv ? '; environment not checked' : ''})\n`);
+}
+
+/** `1 route`, `2 routes`: the ok line read "1 routes, 1 upstreams, 1 issuers" for the README's own examples. */
+function count(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
 }
 
 /** The folders systemd makes only when the unit starts, missing now: said, not refused (README "check-config"). */

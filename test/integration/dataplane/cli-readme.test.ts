@@ -1,5 +1,6 @@
 // The README's CLI block and each command's `--help` name the same flags: a flag the CLI takes
 // that the README never shows is undiscoverable, one the README shows that the CLI lacks fails.
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -129,9 +130,25 @@ describe('README CLI block vs --help', () => {
     expect(env.stderr).toContain('admin.token_env: environment variable PORTCULLIS_ADMIN_TOKEN');
     expect(env.stderr.trimEnd().split('\n').at(-1)).toBe(hint);
     expect(fileAlone.code, fileAlone.stderr).toBe(0);
+    // before: "(2 routes, 1 upstreams, 1 issuers; …)" for the README's own example
+    expect(fileAlone.stdout).toBe(`ok: ${good} (2 routes, 1 upstream, 1 issuer; environment not checked)\n`);
     // a file error as well: the hint would mislead, so none
     expect(both.code).toBe(2);
     expect(both.stderr).toContain('unknown upstream "ordrs"');
     expect(both.stderr).not.toContain('the file itself is valid');
+  }, 60_000);
+
+  it("Set-up says how to run `portcullis` in a checkout, where npm install puts no bin on the PATH, and its line works as written", async () => {
+    // before, every `portcullis …` line of the README failed in a fresh clone with "portcullis: command not found"
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const setup = readme.slice(readme.indexOf('## Set-up'), readme.indexOf('\n## What it does'));
+    const alias = /`(alias portcullis="node \$PWD\/([^"]+)")`/.exec(setup.replace(/\n/g, ' '));
+    expect(alias, 'README Set-up: an `alias portcullis="node $PWD/…"` line').not.toBeNull();
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string; bin: { portcullis: string } };
+    expect(alias![2]).toBe(pkg.bin.portcullis);
+    const bin = await runCli(['--version']); // builds dist/ first when it is stale
+    const out = execFileSync('bash', ['-c', `shopt -s expand_aliases\n${alias![1]}\nportcullis --version`], { cwd: ROOT, encoding: 'utf8', timeout: 30_000 });
+    expect(out).toMatch(new RegExp(`^portcullis ${pkg.version.replace(/\./g, '\\.')} \\(node v`));
+    expect(out).toBe(bin.stdout);
   }, 60_000);
 });
