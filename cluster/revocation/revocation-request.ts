@@ -80,7 +80,7 @@ export function buildRevocation(input: unknown, ctx: BuildContext): BuildResult 
   if (value === null || value === '') errors.push('value: expected a non-empty string');
   else if (value.length > 1024) errors.push('value: longer than 1024 characters');
   else if (CONTROL.test(value)) errors.push('value: contains control characters');
-  else if (LONE_SURROGATE.test(value)) errors.push(`value: ${SURROGATE_MESSAGE}`)
+  else if (LONE_SURROGATE.test(value)) errors.push(`value: ${SURROGATE_MESSAGE}`);
   else if (kind !== 'kid' && OWS_END.test(value)) errors.push(`value: a space or tab at an end; no token whose ${kind ?? 'claim'} has one is accepted, so it would revoke nothing`);
   else if (kind === 'token') {
     if (!HEX64.test(value)) errors.push('value: for kind "token", the SHA-256 of the token as 64 hex characters (raw tokens are not accepted; `portcullis revoke --token` hashes locally)');
