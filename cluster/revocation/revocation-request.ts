@@ -58,6 +58,13 @@ const HEX64 = /^[0-9a-fA-F]{64}$/;
 const CONTROL = /[\u0000-\u001f\u007f]/;
 /** A space or tab at either end: no token with such a sub, client_id, jti, sid or iss is accepted (token-facts.ts), so it would revoke nothing. */
 const OWS_END = /^[ \t]|[ \t]$/;
+/**
+ * An unpaired UTF-16 surrogate (JSON's `"\ud800"`): no token whose sub, client, jti, sid or iss holds one is
+ * accepted (token-facts.ts), and the bus writes strings as UTF-8, so other members would read another value
+ * (msgpackr: `alice\ud800` arrives as `alice` and three U+FFFD) — a revocation no two members agree on.
+ */
+const LONE_SURROGATE = /\p{Cs}/u;
+const SURROGATE_MESSAGE = 'a lone UTF-16 surrogate (not well-formed Unicode): no token with one is accepted, and other members would read another value (the bus carries UTF-8)';
 
 /** Check `input` completely (all problems at once) and build the record to publish. */
 export function buildRevocation(input: unknown, ctx: BuildContext): BuildResult {
@@ -73,6 +80,7 @@ export function buildRevocation(input: unknown, ctx: BuildContext): BuildResult 
   if (value === null || value === '') errors.push('value: expected a non-empty string');
   else if (value.length > 1024) errors.push('value: longer than 1024 characters');
   else if (CONTROL.test(value)) errors.push('value: contains control characters');
+  else if (LONE_SURROGATE.test(value)) errors.push(`value: ${SURROGATE_MESSAGE}`);
   else if (kind !== 'kid' && OWS_END.test(value)) errors.push(`value: a space or tab at an end; no token whose ${kind ?? 'claim'} has one is accepted, so it would revoke nothing`);
   else if (kind === 'token') {
     if (!HEX64.test(value)) errors.push('value: for kind "token", the SHA-256 of the token as 64 hex characters (raw tokens are not accepted; `portcullis revoke --token` hashes locally)');
@@ -87,6 +95,7 @@ export function buildRevocation(input: unknown, ctx: BuildContext): BuildResult 
   if (o.issuer !== undefined && o.issuer !== null) {
     if (typeof o.issuer !== 'string' || o.issuer === '' || o.issuer.length > 1024 || CONTROL.test(o.issuer)) errors.push('issuer: expected a non-empty string (the token\'s iss)');
     else if (OWS_END.test(o.issuer)) errors.push('issuer: a space or tab at an end; a token\'s iss is compared exactly, so it would revoke nothing');
+    else if (LONE_SURROGATE.test(o.issuer)) errors.push(`issuer: ${SURROGATE_MESSAGE}`);
     else if (kind === 'token') errors.push('issuer: not used with kind "token" (the hash identifies the token)');
     else if (ctx.knownIssuers !== undefined && !ctx.knownIssuers.includes(o.issuer)) errors.push(unknownIssuer(o.issuer, ctx.knownIssuers));
     else issuer = o.issuer;

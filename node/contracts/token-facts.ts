@@ -88,7 +88,7 @@ const str = factString;
 
 /**
  * A token whose `sub`, `jti`, `client_id`, `azp`, `cid`, `appid` or `sid` is present but not a string, has a
- * space or tab at either end, or holds a control character (RFC 7519 §4.1.2, §4.1.7, RFC 9068 §2.2, OIDC; `cid`
+ * space or tab at either end, or holds a control character or a lone surrogate (RFC 7519 §4.1.2, §4.1.7, RFC 9068 §2.2, OIDC; `cid`
  * is Okta's client id and `appid` Microsoft Entra ID v1's, revocation keys like the other two — clientOf): its
  * identity header would show `123`, `alice` or nothing at all while a revocation by that sub, client or session
  * (string keys, below) could never match it. Refused too: a token whose client claims name two different clients
@@ -117,7 +117,7 @@ const differs = (v: unknown, first: string): boolean => typeof v === 'string' &&
  * `bob ` — another subject, which a revocation of `bob` does not match — and leaves out a value with a
  * CTL (node/pipeline/mutate.ts), so the upstream would read no client while the token's client is another.
  */
-const notString = (v: unknown): boolean => v !== undefined && (typeof v !== 'string' || (v.length > 0 && (isOws(v.charCodeAt(0)) || isOws(v.charCodeAt(v.length - 1)) || CTL.test(v) || unicodeEnds(v))));
+const notString = (v: unknown): boolean => v !== undefined && (typeof v !== 'string' || (v.length > 0 && (isOws(v.charCodeAt(0)) || isOws(v.charCodeAt(v.length - 1)) || CTL.test(v) || unicodeEnds(v) || LONE_SURROGATE.test(v))));
 /**
  * Unicode white space (JS `\s`: U+00A0, U+2000–U+200A, U+3000, U+FEFF…) or NEL (U+0085) at either end: an app
  * that trims the header it reads (.NET `Trim()`, Python `strip()`, Java `strip()`) reads `bob` for `bob\u00a0`,
@@ -129,6 +129,12 @@ const unicodeEnds = (v: string): boolean => (v.charCodeAt(0) >= 0x80 || v.charCo
 /** Controls but HTAB (NUL, CR, LF…) and DEL: what mutate.ts leaves out of a header, so never accepted here. */
 const CTL = /[\x00-\x08\x0a-\x1f\x7f]/;
 const isOws = (c: number): boolean => c === 0x20 || c === 0x09;
+/**
+ * An unpaired UTF-16 surrogate (JSON may write `"\ud800"`): not well-formed Unicode. mutate.ts leaves such a
+ * value out of a header (its UTF-8 form, U+FFFD, is another subject's `alice\ufffd`), so as with a CTL the
+ * upstream would read no subject or client while the token has one. The `u` flag reads a pair as one code point.
+ */
+const LONE_SURROGATE = /\p{Cs}/u;
 
 /**
  * The token's client as a revocation key: `client_id` (RFC 9068), else `azp` (OIDC, Auth0, Keycloak), else

@@ -256,7 +256,7 @@ export class IntrospectionClient {
       // an answer written before its subject was dropped (token-claims-change) serves this request only
       if (!flight.evicted && !this.#closed && !this.#drops.overtaken(flight.mark, result.claims)) {
         this.#cache.set(key, outcome, result.expiresAt, now, resultSize(result.claims));
-        this.#filled(key, result);
+        this.#filled(key, result, outcome);
       }
       return outcome;
     } catch (err) {
@@ -270,10 +270,15 @@ export class IntrospectionClient {
     }
   }
 
-  /** An answer was cached here: tell onResult (a hook that throws is logged, never the lookup's failure). */
-  #filled(key: string, result: IntrospectionResult): void {
+  /**
+   * An answer was cached here: tell onResult (a hook that throws is logged, never the lookup's failure). One
+   * refused here for malformed claims goes out as inactive: the bus carries strings as UTF-8, so a lone
+   * surrogate in its `sub` (`alice\ud800`, refused) reached peers as well-formed U+FFFD text they accepted.
+   */
+  #filled(key: string, result: IntrospectionResult, outcome: VerifyOutcome): void {
     if (this.#onResult === undefined) return;
-    try { this.#onResult(key, sharedResult(result, this.#rules)); } catch (err) { this.#log?.error({ err }, 'introspection onResult hook failed'); }
+    const shared = outcome === REFUSED.badClaims ? { active: false, claims: null, expiresAt: result.expiresAt } : result;
+    try { this.#onResult(key, sharedResult(shared, this.#rules)); } catch (err) { this.#log?.error({ err }, 'introspection onResult hook failed'); }
   }
 
   /** The flight's place back to its client's budget (once: a late call gives it when it leaves the wire). */
@@ -356,7 +361,8 @@ export class IntrospectionClient {
       // trusted from when the call began (the server answered at some point since), not from its arrival
       const result = this.#toResult(answer.response, call.startedAt);
       if (this.#drops.overtaken(call.mark, result.claims)) return;
-      if (this.#cache.set(key, judgeAnswer(result, key, now, this.#rules, call.jws), result.expiresAt, now, resultSize(result.claims))) this.#filled(key, result);
+      const outcome = judgeAnswer(result, key, now, this.#rules, call.jws);
+      if (this.#cache.set(key, outcome, result.expiresAt, now, resultSize(result.claims))) this.#filled(key, result, outcome);
     }).catch((err: unknown) => {
       // nobody awaits this chain: a throw here would be an unhandled rejection, which ends the process
       this.#log?.error({ err, fingerprint: key.slice(0, 16) }, 'late introspection answer dropped');

@@ -79,6 +79,12 @@ const UNUSUAL = /[^\x09\x20-\x7e]/;
 /** Forbidden in a header value: CTLs except HTAB (CR, LF and NUL included). */
 const BAD_CHARS = /[\x00-\x08\x0a-\x1f\x7f]/;
 /**
+ * A lone UTF-16 surrogate (a JWT's JSON may write `"\ud800"`): its UTF-8 form is U+FFFD, the bytes
+ * of another subject's `alice\ufffd`, so two identities would reach the upstream as one. With the
+ * `u` flag a surrogate pair is one code point and only an unpaired half matches.
+ */
+const LONE_SURROGATE = /\p{Cs}/u;
+/**
  * Not allowed in one element of a list value: anything but visible ASCII, and the comma. An element
  * with a space, tab or comma would reach the upstream as two elements (`["x admin"]` read as role
  * `admin` by a reader splitting on whitespace, `["x,admin"]` by one splitting an HTTP list), and
@@ -95,7 +101,7 @@ const isOws = (c: number): boolean => c === 0x20 || c === 0x09;
 /**
  * A claim as a header value, or null when it must not be forwarded: strings, numbers and
  * booleans as text; arrays as their scalar elements joined with spaces; objects skipped.
- * Values with control characters or over 4 KiB are omitted. An array with an element holding
+ * Values with control characters, a lone surrogate (not well-formed Unicode) or over 4 KiB are omitted. An array with an element holding
  * anything but visible ASCII or holding a comma is omitted, and so is a `list` string (the scope
  * header) with anything but visible ASCII, spaces or no commas: the upstream must read the
  * elements the policy judged, never more. Other non-ASCII text becomes its UTF-8 bytes in a
@@ -123,7 +129,7 @@ export function identityHeaderValue(claim: unknown, list = false): string | null
   } else return null;
   if (v === '') return null;
   if (UNUSUAL.test(v)) {
-    if (BAD_CHARS.test(v)) return null;
+    if (BAD_CHARS.test(v) || LONE_SURROGATE.test(v)) return null;
     v = Buffer.from(v, 'utf8').toString('latin1'); // non-ASCII remains
   }
   return v.length > MAX_IDENTITY_VALUE_BYTES ? null : v;

@@ -2,7 +2,8 @@
 // real IntrospectionClient against one counting authorization server (node:http, port 0).
 // Under concurrent lookups everywhere the server sees one call per token; afterwards
 // every member answers from memory; an eviction reaches every member; a lookup waiting on the
-// owner's lease ends at its request's deadline while the call goes on; and killing the
+// owner's lease ends at its request's deadline while the call goes on; an answer refused for a lone
+// surrogate in its sub is refused everywhere; and killing the
 // owner while its call is slow fails no lookup and costs at most one extra call.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
@@ -107,6 +108,19 @@ describe('shared introspection cache over NATS', () => {
     await waitFor('every member to cache the one answer', () => clients.every((c) => c.cached(token, key)?.claims.sub === 'deadline'), 10_000);
     as.setIntrospection('normal');
     expect(as.counters.introspection).toBe(1);
+  });
+
+  it('an answer refused for a lone surrogate in its sub is refused on every member (the bus would have carried U+FFFD text the peers accepted)', async () => {
+    const token = as.issueOpaque({ sub: 'alice\ud800', scope: 'orders:read' }, 600);
+    const before = clients.map((c) => c.stats().cache_entries);
+    const first = await clients[0]!.lookup(token);
+    expect(first).toMatchObject({ ok: false });
+    await waitFor('the answer to reach the other members', () => [1, 2].every((i) => clients[i]!.stats().cache_entries > before[i]!), 10_000);
+    for (const c of clients.slice(1)) {
+      const o = c.lookup(token);
+      expect(o).not.toBeInstanceOf(Promise);
+      expect(o).toMatchObject({ ok: false });
+    }
   });
 
   it('the owner is closed while its call is slow: the lookups waiting on it elsewhere succeed, at most one extra call', async () => {

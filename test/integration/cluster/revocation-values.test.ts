@@ -30,6 +30,22 @@ describe('revocation values with a space or tab at an end are refused', () => {
     expect(JSON.stringify(r.body)).toMatch(/issuer: .*space or tab/);
   });
 
+  it.each([
+    ['sub', 'alice\ud800'],
+    ['client_id', '\udc00billing'],
+    ['jti', 'j-\udbff1'],
+    ['sid', 's\udfff'],
+  ])('POST /revocations kind %s with a lone surrogate → 400, nothing stored (peers would read U+FFFD: another user)', async (kind, value) => {
+    const before = await stored();
+    const r = await admin(stand.proxy, 'POST', '/revocations', { kind, value });
+    expect(r.status, JSON.stringify(r.body)).toBe(400);
+    expect(JSON.stringify(r.body)).toMatch(/value: a lone UTF-16 surrogate/);
+    const iss = await admin(stand.proxy, 'POST', '/revocations', { kind: 'sub', value: 'bob', issuer: `${stand.as.issuer}\ud800` });
+    expect(iss.status, JSON.stringify(iss.body)).toBe(400);
+    expect(JSON.stringify(iss.body)).toMatch(/issuer: a lone UTF-16 surrogate/);
+    expect(await stored()).toBe(before);
+  });
+
   it('`revoke --sub "carol "` fails with the reason, and carol\'s token is then revoked by the corrected value', async () => {
     const tok = await stand.as.issueJwt({ sub: 'carol' });
     expect((await call(stand.proxy, tok)).status).toBe(200);
