@@ -123,8 +123,10 @@ export class RevocationIngest {
       }
       return { result: 'invalid', record: raw };
     }
-    if (checked.capped) this.counters.revocations_capped_total++;
-    return { result: this.apply(checked.record), record: checked.record };
+    const result = this.apply(checked.record);
+    // once per revocation: its other copies (the live message, the stream's replay, the direct push) are duplicates here
+    if (checked.capped && result === 'applied') this.counters.revocations_capped_total++;
+    return { result, record: checked.record };
   }
 
   /** An entry already held to the rules (admin API, snapshot): the bound and the overflow policy only. */

@@ -229,6 +229,8 @@ export function checkPattern(pattern: string): string | undefined {
     if (s.includes('*') && s !== '*') return 'a * wildcard must be a whole segment (/api/*)';
     if (s === '.' || s === '..') return 'dot segments are not allowed in patterns';
     if (s.startsWith(':') && !/^:[A-Za-z_][A-Za-z0-9_]*$/.test(s)) return `bad parameter name "${s}"`;
+    // a route's parameters are a plain object: `__proto__` would set its prototype, never hold the value (equals_param refused every request)
+    if (s === ':__proto__') return 'parameter name "__proto__" names a JavaScript object\'s prototype, not a parameter';
     if (s === '' && i !== segs.length - 1) return 'empty segment (//) in pattern';
     if (/[?#%\\]/.test(s)) return 'patterns match decoded paths: no ?, #, % or \\';
     if (s.includes(';')) return 'no ; in patterns: routes match segments without their ;parameters (server.paths.allow_params)';

@@ -155,7 +155,7 @@ counter('portcullis_cluster_member_id_conflicts_total', 'Heartbeats carrying thi
 // ---- revocations (cluster/revocation) ----
 counter('portcullis_revocations_published_total', 'Revocations this process published', { 'cluster.revocations_published_total': null });
 counter('portcullis_revocations_replayed_total', 'Revocations replayed from the stream', { 'cluster.revocations_replayed_total': null });
-counter('portcullis_revocations_expired_on_arrival_total', 'Revocations that arrived already expired', { 'cluster.revocations_expired_on_arrival_total': null });
+counter('portcullis_revocations_expired_on_arrival_total', 'Revocation messages that arrived already expired: every copy counts (the live message and the stream\'s replay of one revocation, usually 2)', { 'cluster.revocations_expired_on_arrival_total': null });
 counter('portcullis_revocations_catch_ups_total', 'Catch-ups from the stream after a gap', { 'cluster.revocations_catch_ups_total': null });
 const KINDS = ['jti', 'token', 'sub', 'client_id', 'kid', 'sid', 'sub_without_sid'] as const;
 counter('portcullis_revocations_received_total', 'Revocation messages read from NATS, by kind: every copy — the live message and the stream\'s replay of one revocation each count (usually 2 per revocation, on its origin too); portcullis_revocations_applied_total counts it once', Object.fromEntries(KINDS.map((k) => [`cluster.revocations_received_${k}`, { kind: k }])));
@@ -165,8 +165,8 @@ gauge('portcullis_revocations_entries_by_kind', 'Revocations in the store by kin
 gauge('portcullis_revocations_memory_bytes', 'Estimated memory of the revocation store, summed over processes', { 'cluster.revocations_bytes_estimate': null });
 counter('portcullis_revocations_swept_total', 'Revocations removed after their expiry', { 'cluster.revocations_swept_total': null });
 gauge('portcullis_revocations_linger_seconds', 'Seconds a revocation stays past its expiry: twice the largest issuer clock_skew_s, at least 120 (the highest over workers)', { 'cluster.revocations_linger_seconds': null }, { aggregate: 'max' });
-counter('portcullis_revocations_refused_total', 'Revocations refused, by reason (full: store bounds, invalid, unreadable: authentic but not readable by this build)', by('reason', { 'cluster.revocations_refused_full_total': 'full', 'cluster.revocations_refused_invalid_total': 'invalid', 'cluster.revocations_unreadable_total': 'unreadable' }));
-counter('portcullis_revocations_capped_total', 'Revocations whose lifetime was capped to the maximum token lifetime', { 'cluster.revocations_capped_total': null });
+counter('portcullis_revocations_refused_total', 'Revocation messages refused, by reason (full: store bounds, invalid, unreadable: authentic but not readable by this build): every copy counts (the live message and the stream\'s replay of one revocation, usually 2)', by('reason', { 'cluster.revocations_refused_full_total': 'full', 'cluster.revocations_refused_invalid_total': 'invalid', 'cluster.revocations_unreadable_total': 'unreadable' }));
+counter('portcullis_revocations_capped_total', 'Revocations whose lifetime was capped to the maximum token lifetime (once per revocation, however many copies arrive)', { 'cluster.revocations_capped_total': null });
 gauge('portcullis_revocations_overflowed', '1 while a revocation refused for lack of room has not expired: the gate answers 503', { 'cluster.revocations_overflowed': null }, { aggregate: 'max' });
 gauge('portcullis_revocations_unreadable', '1 while a revocation this build could not read may still be live: the gate answers 503', { 'cluster.revocations_unreadable': null }, { aggregate: 'max' });
 gauge('portcullis_revocations_caught_up', '1 once the revocation stream is replayed (the lowest over workers)', { 'cluster.revocations_caught_up': null }, { aggregate: 'min' });
