@@ -21,3 +21,4 @@ export { quotedName, shownName } from './shown-value.js';
 export { issuerlessIdentity, unscopedEventSources } from './issuer-mix-warnings.js';
 export { shadowedRoutes } from './route-shadow.js';
 export { cleartextBesideTls } from './cleartext-listener.js';
+export { DEFAULT_TLS12_CIPHERS } from './tls-ciphers.js';

@@ -16,7 +16,20 @@ export interface UpstreamFailure {
 }
 
 /** Failure kinds that count toward the target's passive ejection: it did not answer as an HTTP server (Envoy's gateway failures). */
-const GATEWAY_KINDS: ReadonlySet<string> = new Set(['connect', 'connect_timeout', 'reset', 'protocol']);
+const GATEWAY_KINDS: ReadonlySet<string> = new Set(['connect', 'connect_timeout', 'tls', 'reset', 'protocol']);
+
+/** OpenSSL's certificate-verification codes as node:tls names them (X509_V_ERR_* without the prefix). */
+const CERT_VERIFY_CODES: ReadonlySet<string> = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'CERT_SIGNATURE_FAILURE', 'CERT_REVOKED',
+  'CERT_UNTRUSTED', 'CERT_REJECTED', 'INVALID_CA', 'INVALID_PURPOSE', 'PATH_LENGTH_EXCEEDED', 'CERT_CHAIN_TOO_LONG',
+  'HOSTNAME_MISMATCH', 'UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY', 'ERROR_IN_CERT_NOT_BEFORE_FIELD', 'ERROR_IN_CERT_NOT_AFTER_FIELD',
+]);
+
+/** A connect failure that is the TLS handshake's: a certificate check (node's ERR_TLS_CERT_ALTNAME_INVALID for the name) or an OpenSSL error (ERR_SSL_*: a plain-HTTP port, an alert). */
+function tlsFailure(code: string): boolean {
+  return CERT_VERIFY_CODES.has(code) || code.startsWith('ERR_TLS_') || code.startsWith('ERR_SSL_');
+}
 
 /**
  * Does `f` (beforeHeadFailure of `err`) count against the target? A refused connect, a reset before any response byte,
@@ -68,8 +81,13 @@ export function beforeHeadFailure(err: H1Error, upstream: string, connect: boole
     // target (before: counted as the target refusing, toward its ejection, and logged as upstream_connect)
     return { metric: 'local_fd_limit', reason: 'local_fd_limit', error: proxyError('PORTCULLIS_ERR_UPSTREAM_UNAVAILABLE', `no file descriptor left to connect to upstream "${upstream}"`) };
   }
+  if (connect && tlsFailure(code)) {
+    // the TLS handshake failed (a certificate that does not verify, another name, no TLS at all): said so, not
+    // "refused" — the operator looks at certificates, not at whether the service is up; the target is at fault
+    return { metric: 'tls', reason: 'upstream_tls', error: proxyError('PORTCULLIS_ERR_UPSTREAM_UNAVAILABLE', `upstream "${upstream}" failed the TLS handshake (${code}): its certificate is not trusted for its name, or it does not speak TLS`) };
+  }
   if (connect) {
-    // refused, unreachable, connect timeout, TLS: the target is at fault
+    // refused, unreachable, connect timeout: the target is at fault
     const timeout = code === 'ETIMEDOUT';
     return { metric: timeout ? 'connect_timeout' : 'connect', reason: timeout ? 'upstream_connect_timeout' : 'upstream_connect', error: proxyError('PORTCULLIS_ERR_UPSTREAM_UNAVAILABLE', `upstream "${upstream}" refused the connection`) };
   }

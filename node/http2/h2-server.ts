@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import http2, { type Http2SecureServer, type Http2Server } from 'node:http2';
 import { createSecureContext, type SecureContextOptions, type TLSSocket } from 'node:tls';
-import type { Config, Http2Config } from '../config/index.js';
+import { DEFAULT_TLS12_CIPHERS, type Config, type Http2Config } from '../config/index.js';
 import { acceptableHandshake } from './client-cert.js';
 import type { CertifiedConnections } from './client-ca-recheck.js';
 import { listenerSettings } from './h2-settings.js';
@@ -40,19 +40,31 @@ export function createH2Server(c: Http2Config, limits: Config['server']['limits'
   });
   // optional: none is fine, but one that does not verify (other CA, expired) closes the connection.
   // No TLS 1.2 renegotiation (node:http2 already refuses it on h2; this is for HTTP/1.1 by ALPN):
-  // the certificate is read once per connection, so a second handshake could only disagree with it
+  // the certificate is read once per connection, so a second handshake could only disagree with it;
+  // without mTLS it is refused too, as the uWS listener does (a client-initiated one costs the
+  // server a full handshake per request: a scanner's "client renegotiation: DoS" finding)
   if (c.tls.client_ca_file !== undefined) server.on('secureConnection', (sock: TLSSocket) => { if (!acceptableHandshake(sock)) { certRefused(); sock.destroy(); } else { sock.disableRenegotiation(); certified.add(sock); } });
+  else server.on('secureConnection', (sock: TLSSocket) => { sock.disableRenegotiation(); });
   return { server, mtls: c.tls.client_ca_file !== undefined, tlsDigest: contextDigest(files) };
 }
 
 type TlsSection = NonNullable<Http2Config['tls']>;
 
-/** The secure-context part of the TLS listener read from its files now: certificate, key, client CAs, minimum version. Throws when a file cannot be read. */
+/** node's `ciphers` names TLS 1.3 suites too (a list without them turns TLS 1.3 off): node's three, then the TLS 1.2 list. */
+const H2_LISTENER_CIPHERS = `TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256:${DEFAULT_TLS12_CIPHERS}`;
+
+/**
+ * The secure-context part of the TLS listener read from its files now: certificate, key, client CAs,
+ * minimum version, and the TLS 1.2 suites (the uWS listener's default list: ECDHE + AEAD only, in the
+ * server's order — node's own default also takes static-RSA and CBC-SHA1 suites). In the context, not
+ * the server, so a renewal's setSecureContext keeps them. Throws when a file cannot be read.
+ */
 function tlsFiles(t: TlsSection, passphrase: string | undefined): SecureContextOptions {
   return {
     cert: readFileSync(t.cert_file), key: readFileSync(t.key_file),
     ...(passphrase !== undefined ? { passphrase } : {}),
     minVersion: t.min_version === 'TLS1.3' ? 'TLSv1.3' : 'TLSv1.2',
+    ciphers: H2_LISTENER_CIPHERS, honorCipherOrder: true,
     ...(t.client_ca_file !== undefined ? { ca: readFileSync(t.client_ca_file) } : {}),
   };
 }
