@@ -303,7 +303,7 @@ export class IntrospectionSync {
         }
         // an older build's active answer without `iss` (v1): maybe refused by its sharer under require_iss, or under an
         // issuer name that means another issuer there — never taken as ours: it ends its lease, waiters ask the server
-        if (m.v === 1 && m.active && m.claims?.iss === undefined) { this.c.no_iss_v1++; this.refused(m); return; }
+        if (m.v === 1 && m.active && m.claims !== null && m.claims.iss === undefined) { this.c.no_iss_v1++; this.refused(m); return; }
         const result = this.bound(m.issuer, { active: m.active, claims: m.claims, expiresAt: m.expiresAt, issFilled: m.v === 2 }, incoming.signedAt, incoming.subject, m.type);
         // unusable here (malformed, or an issuer this member does not serve): it still ends its sender's lease
         if (result === null) { this.refused(m); return; }

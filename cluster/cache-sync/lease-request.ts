@@ -45,7 +45,7 @@ export async function askOwner(bus: MessageBus, r: LeaseRequest, now: () => numb
       if (reply.active === null || reply.expiresAt === null || reply.expiresAt <= now()) return { status: 'pending', waitMs: 0 };
       // an older build's (v1) active answer without `iss`: its sharer may have refused it under require_iss, or its
       // issuer name may mean another issuer there — never taken as this member's issuer's: call the server instead
-      if (reply.v === 1 && reply.active && reply.claims?.iss === undefined) { noIssV1(); return { status: 'granted' }; }
+      if (reply.v === 1 && reply.active && reply.claims !== null && reply.claims.iss === undefined) { noIssV1(); return { status: 'granted' }; }
       const result = bound({ active: reply.active, claims: reply.claims, expiresAt: reply.expiresAt, issFilled: reply.v === 2 }, subject, reply.type);
       return result === null ? null : { status: 'cached', result };
     }
