@@ -27,5 +27,5 @@ export function boundResult(r: IntrospectionResult, ttl: ResultTtls, nowMs: numb
   let cap = Math.min(nowMs, signedAt ?? nowMs) + (r.active ? ttl.positiveTtlMs : ttl.negativeTtlMs);
   const exp = claims?.exp;
   if (typeof exp === 'number' && Number.isFinite(exp)) cap = Math.min(cap, exp * 1000);
-  return r.expiresAt <= cap ? { result: r, capped: false } : { result: { active: r.active, claims, expiresAt: cap }, capped: true };
+  return r.expiresAt <= cap ? { result: r, capped: false } : { result: { ...r, expiresAt: cap }, capped: true };
 }

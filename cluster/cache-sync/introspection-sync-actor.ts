@@ -66,7 +66,7 @@ export class IntrospectionSync {
   private readonly c: SyncCounters = {
     fills_sent: 0, fills_received: 0, fills_ignored: 0, evictions_sent: 0, evictions_received: 0, subject_drops_sent: 0, subject_drops_received: 0,
     calls: 0, remote_hits: 0, lease_waits: 0, released_sent: 0, owner_slow: 0, owner_failovers: 0, holder_failovers: 0, fallback_calls: 0,
-    fills_capped: 0, fills_refused: 0, unreadable: 0,
+    fills_capped: 0, fills_refused: 0, no_iss_v1: 0, unreadable: 0,
   };
 
   constructor(opts: IntrospectionSyncOptions) {
@@ -221,7 +221,7 @@ export class IntrospectionSync {
   /** Ask `owner` for a lease (lease-request.ts); a cached result is held to this member's rules for `issuer`. */
   private ask(owner: string, issuer: string, key: string): Promise<LeaseAnswer | 'slow' | null> {
     return askOwner(this.bus, { owner, issuer, key, member: this.memberId, timeoutMs: this.requestTimeoutMs, leaseMs: this.leaseMs }, this.now,
-      (r, subject, type) => this.bound(issuer, r, null, subject, type), this.log);
+      (r, subject, type) => this.bound(issuer, r, null, subject, type), this.log, () => { this.c.no_iss_v1++; });
   }
 
   /** Holding the lease: call the server; on failure tell waiters at once. */
@@ -257,7 +257,7 @@ export class IntrospectionSync {
     // not cacheable (a TTL of 0, an `exp` already past): nothing to share — waiters ask the server themselves, now
     if (result.expiresAt <= this.now()) { if (m?.kind === 'granted') this.release(issuer, key, this.memberId, true); return; }
     const msg: CacheFilled = {
-      type: 'cache.filled', v: 1, key, issuer, active: result.active, claims: result.claims, expiresAt: result.expiresAt, origin: this.memberId,
+      type: 'cache.filled', v: result.issFilled === true ? 2 : 1, key, issuer, active: result.active, claims: result.claims, expiresAt: result.expiresAt, origin: this.memberId,
     };
     if (!result.active) this.drops.noteInactive(key, this.now());
     applyFill(this.fillTarget, msg, result);
@@ -301,7 +301,10 @@ export class IntrospectionSync {
         if (this.drops.overtaken(m.key, m.claims, incoming.signedAt) || (m.active && this.drops.beforeInactive(m.key, incoming.signedAt))) {
           this.c.fills_refused++; this.bus.rejectInvalid(incoming.subject, m.type); this.refused(m); return;
         }
-        const result = this.bound(m.issuer, { active: m.active, claims: m.claims, expiresAt: m.expiresAt }, incoming.signedAt, incoming.subject, m.type);
+        // an older build's active answer without `iss` (v1): maybe refused by its sharer under require_iss, or under an
+        // issuer name that means another issuer there — never taken as ours: it ends its lease, waiters ask the server
+        if (m.v === 1 && m.active && m.claims !== null && m.claims.iss === undefined) { this.c.no_iss_v1++; this.refused(m); return; }
+        const result = this.bound(m.issuer, { active: m.active, claims: m.claims, expiresAt: m.expiresAt, issFilled: m.v === 2 }, incoming.signedAt, incoming.subject, m.type);
         // unusable here (malformed, or an issuer this member does not serve): it still ends its sender's lease
         if (result === null) { this.refused(m); return; }
         if (!m.active && incoming.signedAt !== null) this.drops.noteInactive(m.key, incoming.signedAt);

@@ -10,7 +10,9 @@ export function leaseReply(key: string, a: LeaseAnswer): IntrospectionLeased {
   switch (a.status) {
     case 'granted': return { ...base, status: 'granted', active: null, claims: null, expiresAt: null, waitMs: 0 };
     case 'pending': return { ...base, status: 'pending', active: null, claims: null, expiresAt: null, waitMs: a.waitMs };
-    case 'cached': return { ...base, status: 'cached', active: a.result.active, claims: a.result.claims, expiresAt: a.result.expiresAt, waitMs: 0 };
+    // an `iss` a member filled in says so (v2): a reader with require_iss refuses it; a build before v2 cannot read
+    // it and asks again, then the server itself (as when the owner does not answer)
+    case 'cached': return { ...base, v: a.result.issFilled === true ? 2 : 1, status: 'cached', active: a.result.active, claims: a.result.claims, expiresAt: a.result.expiresAt, waitMs: 0 };
     default: { const never: never = a; return never; }
   }
 }

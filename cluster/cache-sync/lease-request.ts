@@ -22,9 +22,10 @@ export interface LeaseRequest {
 
 /**
  * Ask `r.owner` for a lease: its answer, `slow` on a timeout, null when it cannot answer (no
- * responders, bus down) or its cached result is refused by `bound` (counted there).
+ * responders, bus down) or its cached result is refused by `bound` (counted there); `granted` (counted
+ * by `noIssV1`) for an older build's cached answer without `iss`, which this member asks the server about itself.
  */
-export async function askOwner(bus: MessageBus, r: LeaseRequest, now: () => number, bound: (result: IntrospectionResult, subject: string, type: string) => IntrospectionResult | null, log: Logger): Promise<LeaseAnswer | 'slow' | null> {
+export async function askOwner(bus: MessageBus, r: LeaseRequest, now: () => number, bound: (result: IntrospectionResult, subject: string, type: string) => IntrospectionResult | null, log: Logger, noIssV1: () => void): Promise<LeaseAnswer | 'slow' | null> {
   let subject: string;
   let reply: BusMessage;
   try {
@@ -42,7 +43,10 @@ export async function askOwner(bus: MessageBus, r: LeaseRequest, now: () => numb
     case 'cached': {
       // An expired result is never used: ask again (the owner drops it on read).
       if (reply.active === null || reply.expiresAt === null || reply.expiresAt <= now()) return { status: 'pending', waitMs: 0 };
-      const result = bound({ active: reply.active, claims: reply.claims, expiresAt: reply.expiresAt }, subject, reply.type);
+      // an older build's (v1) active answer without `iss`: its sharer may have refused it under require_iss, or its
+      // issuer name may mean another issuer there — never taken as this member's issuer's: call the server instead
+      if (reply.v === 1 && reply.active && reply.claims !== null && reply.claims.iss === undefined) { noIssV1(); return { status: 'granted' }; }
+      const result = bound({ active: reply.active, claims: reply.claims, expiresAt: reply.expiresAt, issFilled: reply.v === 2 }, subject, reply.type);
       return result === null ? null : { status: 'cached', result };
     }
     default: { const never: never = reply.status; return never; }

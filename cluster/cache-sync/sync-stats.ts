@@ -9,6 +9,8 @@ export interface SyncCounters {
   subject_drops_sent: number; subject_drops_received: number;
   calls: number; remote_hits: number; lease_waits: number; released_sent: number; owner_slow: number; owner_failovers: number;
   holder_failovers: number; fallback_calls: number; fills_capped: number; fills_refused: number;
+  /** An older build's (v1) active answer without `iss` (a fill, a kept result): not taken, the server is asked here. */
+  no_iss_v1: number;
   /** Authentic cache messages this build could not read that may have been a drop: the whole local cache went. */
   unreadable: number;
 }
@@ -22,6 +24,7 @@ export function syncStats(c: SyncCounters, leases: LeaseTable, suspected: number
     cluster_cache_fills_ignored_total: c.fills_ignored,
     cluster_cache_fills_capped_total: c.fills_capped,
     cluster_cache_fills_refused_total: c.fills_refused,
+    cluster_cache_fills_no_iss_v1_total: c.no_iss_v1,
     cluster_cache_evictions_sent_total: c.evictions_sent,
     cluster_cache_evictions_received_total: c.evictions_received,
     cluster_cache_subject_drops_sent_total: c.subject_drops_sent,

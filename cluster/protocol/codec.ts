@@ -2,7 +2,7 @@
 // spec, append-only), strict decode that validates shape and version. A bad message
 // is dropped and counted; decode never throws, and no message changes how the next one decodes.
 import { Packr } from 'msgpackr';
-import { MESSAGE_SPECS, type BusMessage } from './messages.js';
+import { MESSAGE_SPECS, SAME_RECORD_SPECS, type BusMessage } from './messages.js';
 import { isPlainObject, type MessageSpec } from './message-spec.js';
 
 /** Why an incoming message was dropped. */
@@ -34,7 +34,7 @@ export class Codec {
   onDrop: ((reason: DropReason, type: string | null) => void) | null = null;
 
   constructor(private readonly maxBytes = MAX_MESSAGE_BYTES) {
-    for (const s of MESSAGE_SPECS) {
+    for (const s of [...MESSAGE_SPECS, ...SAME_RECORD_SPECS]) {
       let byV = this.specs.get(s.type);
       if (byV === undefined) { byV = new Map(); this.specs.set(s.type, byV); }
       byV.set(s.v, s);

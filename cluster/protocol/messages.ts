@@ -2,7 +2,7 @@
 // with a schema version `v` and a fixed field list (the msgpackr record structure).
 // Parsers rebuild each message from checked fields; anything else is rejected.
 import { REVOCATION_KINDS, type RevocationKind } from './subjects.js';
-import { CACHE_SPECS, CACHE_SUBJECT_DROPPED_SPEC, type CacheMessage } from './cache-messages.js';
+import { CACHE_ISS_FILLED_SPECS, CACHE_SPECS, CACHE_SUBJECT_DROPPED_SPEC, type CacheMessage } from './cache-messages.js';
 import { DPOP_SPECS, type DpopMessage } from './dpop-messages.js';
 import { isInt, isNum, isPlainObject, isStr, isStrOrNull, isNumOrNull, type MessageSpec } from './message-spec.js';
 
@@ -288,3 +288,10 @@ const REVOCATION_ADDED_V3: MessageSpec<BusMessage> = {
 export const MESSAGE_SPECS: ReadonlyArray<MessageSpec<BusMessage>> = [
   ...CORE_SPECS, ...(CACHE_SPECS as ReadonlyArray<MessageSpec<BusMessage>>), ...(DPOP_SPECS as ReadonlyArray<MessageSpec<BusMessage>>), REVOCATION_ADDED_V2, ...LATER_SPECS, REVOCATION_ADDED_V3,
 ];
+
+/**
+ * Versions that travel in an earlier version's record (the same fields, in the same order): the codec reads and
+ * writes them but gives them no shared structure, so an older build decodes them far enough to see their type
+ * and drop them as `unknown_version` (a new structure would be `malformed` there, of no known type). Any order.
+ */
+export const SAME_RECORD_SPECS: ReadonlyArray<MessageSpec<BusMessage>> = [...(CACHE_ISS_FILLED_SPECS as ReadonlyArray<MessageSpec<BusMessage>>)];

@@ -8,6 +8,11 @@ export interface IntrospectionResult {
   readonly claims: Readonly<Record<string, unknown>> | null;
   /** Epoch ms after which the result must not be used (bounded by `exp` and the cache TTL). */
   readonly expiresAt: number;
+  /**
+   * The sharer filled `iss` in (the authorization server named none; cache.filled / introspection.leased v2):
+   * a member with `require_iss` refuses it as it would its own server's iss-less answer. Absent: as answered.
+   */
+  readonly issFilled?: boolean;
 }
 
 /** What the sharing side may do to one issuer's local cache. */

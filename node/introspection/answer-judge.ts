@@ -39,8 +39,11 @@ export function judgeAnswer(result: IntrospectionResult, key: string, now: numbe
   if (!optionalDate(claims.exp) || !optionalDate(claims.nbf) || !optionalDate(claims.iat) || identityClaimsMalformed(claims)) return REFUSED.badClaims;
   // an answer naming another issuer is not about a token of this one (a shared multi-tenant AS, a
   // misrouted endpoint): compared exactly, like a JWT's iss; absent is fine (iss is optional) unless
-  // require_iss: a shared multi-tenant AS that leaves it out may be answering for another tenant's token
-  if (claims.iss === undefined ? rules.requireIss : claims.iss !== rules.issuerUrl) return claims.iss === undefined ? REFUSED.missingIssuer : REFUSED.wrongIssuer;
+  // require_iss: a shared multi-tenant AS that leaves it out may be answering for another tenant's token —
+  // and an `iss` a peer filled in (`issFilled`) is no more the server's than an absent one
+  if (claims.iss === undefined || (result.issFilled === true && rules.requireIss)) {
+    if (rules.requireIss) return REFUSED.missingIssuer;
+  } else if (claims.iss !== rules.issuerUrl) return REFUSED.wrongIssuer;
   // token_type (RFC 7662 §2.2, RFC 6749 §7.1) names an access-token type; a refresh token or anything
   // else some servers answer `active` for must not open a route
   if (claims.token_type !== undefined && !isAccessTokenType(claims.token_type, claims.cnf)) return REFUSED.notAccessToken;
@@ -90,13 +93,15 @@ export function judgeAnswer(result: IntrospectionResult, key: string, now: numbe
 
 /**
  * `result` as this member shares it with the others (a fill, a kept result handed to an asker): an active answer
- * without `iss`, which this issuer takes as its own (unless `require_iss`), names the issuer's `iss` — each member
- * judges a shared answer again under its own rules for the issuer's config name, and where that name means another
- * issuer there (a policy version repointing it while it spreads, members on differing files) the stated `iss` is
- * refused instead of an iss-less answer passing as that other issuer's. Anything else is returned as it is.
+ * without `iss` names the issuer's `iss`, marked `issFilled` (it travels as v2) — each member judges a shared answer
+ * again under its own rules for the issuer's config name: where that name means another issuer there (a policy
+ * version repointing it while it spreads, members on differing files) the stated `iss` is refused instead of an
+ * iss-less answer passing as that other issuer's, and a member with `require_iss` refuses it as its own server's
+ * iss-less answer. Filled in under `require_iss` too (refused here, it is still shared: the others judge it).
+ * Anything else is returned as it is.
  */
 export function sharedResult(result: IntrospectionResult, rules: AnswerRules): IntrospectionResult {
   const claims = result.claims;
-  if (!result.active || claims === null || claims.iss !== undefined || rules.requireIss) return result;
-  return { ...result, claims: { ...claims, iss: rules.issuerUrl } };
+  if (!result.active || claims === null || claims.iss !== undefined) return result;
+  return { active: true, claims: { ...claims, iss: rules.issuerUrl }, expiresAt: result.expiresAt, issFilled: true };
 }

@@ -240,8 +240,8 @@ gauge('portcullis_revocation_propagation_recent_seconds', 'Propagation delay by 
 counter('portcullis_introspection_sync_fills_total', 'Introspection results shared over the bus, by direction (sent; received: applied from a peer)', by('direction', {
   'cluster.cluster_cache_fills_sent_total': 'sent', 'cluster.cluster_cache_fills_received_total': 'received',
 }));
-counter('portcullis_introspection_sync_fills_dropped_total', 'Shared introspection results not applied, by reason (ignored: expired or an issuer not ours; refused: invalid)', by('reason', {
-  'cluster.cluster_cache_fills_ignored_total': 'ignored', 'cluster.cluster_cache_fills_refused_total': 'refused',
+counter('portcullis_introspection_sync_fills_dropped_total', 'Shared introspection results not applied, by reason (ignored: expired or an issuer not ours; refused: invalid; no_iss_v1: an older build\'s answer without iss, asked of the authorization server here instead)', by('reason', {
+  'cluster.cluster_cache_fills_ignored_total': 'ignored', 'cluster.cluster_cache_fills_refused_total': 'refused', 'cluster.cluster_cache_fills_no_iss_v1_total': 'no_iss_v1',
 }));
 counter('portcullis_introspection_sync_fills_capped_total', 'Shared introspection results whose lifetime was cut to this member\'s cache bounds', { 'cluster.cluster_cache_fills_capped_total': null });
 counter('portcullis_introspection_sync_evictions_total', 'Introspection evictions shared over the bus, by direction', by('direction', { 'cluster.cluster_cache_evictions_sent_total': 'sent', 'cluster.cluster_cache_evictions_received_total': 'received' }));

@@ -177,8 +177,9 @@ describe('bus messages are authenticated and bounded (two proxies on one nats-se
     const token = `keyed-fill-${randomUUID()}`; // unknown to the authorization server
     const subj = `${P}.cache.introspection`;
     const capped = await clusterMetric(A, 'cluster_cache_fills_capped_total');
-    // the claims' exp within cluster.revocation.max_token_lifetime_s (a longer one is refused outright): the fill's expiresAt is the subject here
-    attacker.publish(subj, keyed.seal(subj, codec.encode(fill(token, { sub: 'svc', scope: 'orders:read', exp: nowS() + 3600 }, Date.now() + TEN_YEARS_S * 1000))));
+    // the claims' exp within cluster.revocation.max_token_lifetime_s (a longer one is refused outright): the fill's expiresAt is the subject here;
+    // it names iss, as every active answer a member of this build shares does (an iss-less v1 is not taken: no_iss_v1)
+    attacker.publish(subj, keyed.seal(subj, codec.encode(fill(token, { sub: 'svc', scope: 'orders:read', iss: as.issuer, exp: nowS() + 3600 }, Date.now() + TEN_YEARS_S * 1000))));
     await attacker.flush();
     // taken (and capped) before the first call: a call first would make A ask the server (inactive), a newer answer than the fill
     await waitFor('A to take and cap the keyed fill', async () => (await clusterMetric(A, 'cluster_cache_fills_capped_total')) > capped, 5_000);

@@ -149,7 +149,7 @@ describe('deploy/nats/nats-server.conf + permissions.conf: per-user permissions'
       const subject = 'portcullis.cache.introspection';
       const fill = new Codec().encode({
         type: 'cache.filled', v: 1, key: createHash('sha256').update(token).digest('hex'), issuer: 'demo', active: true,
-        claims: { sub: 'admin', scope: 'admin' }, expiresAt: Date.now() + 60_000, origin: 'revoke-user',
+        claims: { sub: 'admin', scope: 'admin', iss: as.issuer }, expiresAt: Date.now() + 60_000, origin: 'revoke-user',
       });
       const received = await clusterMetric(A, 'cluster_cache_fills_received_total');
       nc.publish(subject, new BusAuth({ key: Buffer.from(BUS_KEY, 'utf8') }).seal(subject, fill));

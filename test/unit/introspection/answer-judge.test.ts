@@ -76,11 +76,21 @@ describe('an answer without iss', () => {
     expect(r.ok && Object.isFrozen(r.principal.claims)).toBe(true);
   });
 
-  it('is shared naming it too; an answer with iss, an inactive one, or one under require_iss is shared as it came', () => {
+  it('is shared naming it too, marked as filled in (under require_iss as well); an answer with iss or an inactive one is shared as it came', () => {
     const bare = { active: true, claims: { sub: 'bob' }, expiresAt: NOW * 1000 } as const;
-    expect(sharedResult(bare, rules)).toEqual({ ...bare, claims: { sub: 'bob', iss: 'https://as.test' } });
+    const filled = { ...bare, claims: { sub: 'bob', iss: 'https://as.test' }, issFilled: true };
+    expect(sharedResult(bare, rules)).toEqual(filled);
     expect(bare.claims).toEqual({ sub: 'bob' }); // the member's own copy is left alone
     for (const r of [{ ...bare, claims: { sub: 'bob', iss: 'https://other' } }, { active: false, claims: null, expiresAt: 0 }]) expect(sharedResult(r, rules)).toBe(r);
-    expect(sharedResult(bare, { ...rules, requireIss: true })).toBe(bare);
+    expect(sharedResult(bare, { ...rules, requireIss: true })).toEqual(filled);
+  });
+
+  it('a filled-in iss is refused under require_iss as a missing one (401 missing issuer), taken without it, refused when it names another issuer', () => {
+    const filled = { active: true, claims: { sub: 'bob', iss: 'https://as.test', exp: NOW + 60 }, expiresAt: NOW * 1000 + 60_000, issFilled: true };
+    const strict = { ...rules, requireIss: true };
+    expect(judgeAnswer(filled, KEY, NOW * 1000, strict)).toBe(REFUSED.missingIssuer);
+    expect(judgeAnswer({ ...filled, issFilled: false }, KEY, NOW * 1000, strict)).toMatchObject({ ok: true });
+    expect(judgeAnswer(filled, KEY, NOW * 1000, rules)).toMatchObject({ ok: true });
+    expect(judgeAnswer({ ...filled, claims: { ...filled.claims, iss: 'https://other' } }, KEY, NOW * 1000, rules)).toBe(REFUSED.wrongIssuer);
   });
 });

@@ -63,7 +63,7 @@ describe('a fill that arrives already expired', () => {
     let release: (() => void) | null = null;
     const as = (m: Member): Promise<IntrospectionResult> => {
       calls.push(m.id);
-      const result: IntrospectionResult = { active: true, claims: { sub: 'kim' }, expiresAt: m.now() + 1_000 };
+      const result: IntrospectionResult = { active: true, claims: { sub: 'kim', iss: 'https://as.test' }, expiresAt: m.now() + 1_000 };
       if (m !== holder) return Promise.resolve(result);
       return new Promise((resolve) => { release = () => resolve(result); });
     };

@@ -185,14 +185,14 @@ describe('IntrospectionSync', () => {
     const expiresAt = Date.now() + 60_000;
     const unsub = bus.subscribe(bus.subjects.introspectionOwner('busy'), (m, incoming) => {
       if (m.type !== 'introspection.lease') return;
-      const reply = { type: 'introspection.leased', v: 1, key: m.key, status: 'cached', active: true, claims: { sub: 'from-owner' }, expiresAt, waitMs: 0 } as const;
+      const reply = { type: 'introspection.leased', v: 1, key: m.key, status: 'cached', active: true, claims: { sub: 'from-owner', iss: 'https://as.test' }, expiresAt, waitMs: 0 } as const;
       if (++asked === 1) setTimeout(() => bus.respond(incoming, reply), 300); // too late
       else bus.respond(incoming, reply);
     });
     try {
       await waitFor('membership', () => a.membership.members().length === 2, 2_000);
       const key = keyOwnedBy('busy', ['busy', 'm0'], 'busy');
-      expect(await a.client.lookup(key)).toMatchObject({ active: true, claims: { sub: 'from-owner' } });
+      expect(await a.client.lookup(key)).toMatchObject({ active: true, claims: { sub: 'from-owner', iss: 'https://as.test' } });
       expect(asked).toBe(2);
       expect(as.calls).toBe(0);
       expect(a.sync.stats()).toMatchObject({ cluster_introspection_owner_slow_total: 1, cluster_introspection_owner_failovers_total: 0, cluster_introspection_remote_hits_total: 1 });
@@ -206,7 +206,7 @@ describe('IntrospectionSync', () => {
     const as = new FakeAs();
     const [a, b] = await cluster(2, as);
     const key = keyOf('fill');
-    const fill = { type: 'cache.filled', v: 1, key, issuer: ISSUER, active: true, claims: { sub: 'x' }, origin: 'elsewhere' } as const;
+    const fill = { type: 'cache.filled', v: 1, key, issuer: ISSUER, active: true, claims: { sub: 'x', iss: 'https://as.test' }, origin: 'elsewhere' } as const;
     a!.bus.publish(a!.bus.subjects.cacheIntrospection, { ...fill, expiresAt: Date.now() - 1 });
     await waitFor('the stale fill', () => b!.sync.stats().cluster_cache_fills_ignored_total === 1, 1_000);
     expect(b!.client.cache.has(key)).toBe(false);

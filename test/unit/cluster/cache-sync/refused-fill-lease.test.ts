@@ -24,7 +24,7 @@ class Server {
   async call(): Promise<IntrospectionResult> {
     this.calls++;
     if (this.server !== null) return this.server();
-    return this.active ? { active: true, claims: { sub: 'kim' }, expiresAt: Date.now() + 60_000 } : { active: false, claims: null, expiresAt: Date.now() + 200 };
+    return this.active ? { active: true, claims: { sub: 'kim', iss: 'https://as.test' }, expiresAt: Date.now() + 60_000 } : { active: false, claims: null, expiresAt: Date.now() + 200 };
   }
 }
 
@@ -98,7 +98,7 @@ describe('a refused fill and the lease of its sender', () => {
     // an authentic active fill of m1's, signed now (captured by someone who can read and publish on the bus)
     const subject = owner.bus.subjects.cacheIntrospection;
     const captured = new BusAuth({ key: KEY }).seal(subject, new Codec().encode({
-      type: 'cache.filled', v: 1, key, issuer: ISSUER, active: true, claims: { sub: 'kim' }, expiresAt: Date.now() + 60_000, origin: 'm1',
+      type: 'cache.filled', v: 1, key, issuer: ISSUER, active: true, claims: { sub: 'kim', iss: 'https://as.test' }, expiresAt: Date.now() + 60_000, origin: 'm1',
     }), null, Date.now() - 1);
 
     // the token is revoked at the AS; m1 asks it and shares the answer: inactive (for a while)

@@ -26,7 +26,7 @@ export class FakeAs {
     if (fail) this.failNext--;
     await sleep(this.delayMs);
     if (fail) throw Object.assign(new Error('as down'), { code: 'AS_DOWN' });
-    return { active: true, claims: { sub: key.slice(0, 8) }, expiresAt: Date.now() + 60_000 };
+    return { active: true, claims: { sub: key.slice(0, 8), iss: 'https://as.test' }, expiresAt: Date.now() + 60_000 };
   }
 }
 
