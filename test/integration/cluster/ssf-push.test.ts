@@ -105,6 +105,15 @@ describe('SSF push receiver across members', () => {
     await waitFor('ivan revoked at B', async () => revoked(await get(B, t)), 5_000);
   });
 
+  it('an aliases subject whose identifiers name two users (an email as sub, an iss_sub id) revokes both — before, only the first', async () => {
+    const byEmail = await as.issueJwt({ sub: 'kate@example.com' });
+    const byId = await as.issueJwt({ sub: 'u-kate' });
+    const aliases = { format: 'aliases', identifiers: [{ format: 'email', email: 'kate@example.com' }, userOf('u-kate')] };
+    expect(await push(await tx.set(`${RISC}account-disabled`, {}, { sub_id: aliases }))).toMatchObject({ status: 202 });
+    await waitFor('kate (email) revoked at B', async () => revoked(await get(B, byEmail)), 5_000);
+    await waitFor('kate (id) revoked at B', async () => revoked(await get(B, byId)), 5_000);
+  });
+
   it('acknowledges verification, token-claims-change (drops cached verdicts) and unknown events without revoking, and counts them', async () => {
     const n = (await admin(A, 'GET', '/revocations')).body.total as number;
     expect(await push(await tx.set(SSF_VERIFY, { state: 'VGhpcyBpcyBh' }))).toMatchObject({ status: 202 });
