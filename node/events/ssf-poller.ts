@@ -198,7 +198,7 @@ export class SsfPoller {
     }
     if (out.persisted === false) { this.deps.count(`ssf_${j.type}`, 'not_persisted'); return; }
     this.deps.count(`ssf_${j.type}`, 'accepted');
-    auditApplied(this.deps.logger, this.name, j.type, j.input, out.id, out.persisted);
+    auditApplied(this.deps.logger, this.name, j.type, j.input, out.id, out.persisted, j.also);
     this.#acks.add(jti);
   }
 }

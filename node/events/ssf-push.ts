@@ -91,9 +91,12 @@ export async function judgeSet(name: string, src: EventSourceConfig, actor: Jwks
   return { kind: 'revoke', input: action.input, companion: action.companion, also: action.also ?? [], id: eventRevocationId('ssf', src.issuer, ev.jti), type };
 }
 
-/** One audit line for an applied event (never the subject itself). */
-export function auditApplied(log: Logger, name: string, type: string, input: RevocationInput, id: string, persisted: boolean | null): void {
-  log.info({ audit: 'idp_event', source: name, event: type, kind: input.kind, subject_fp: fingerprint(input.value), revocation: id, persisted }, 'identity-provider event applied');
+/** One audit line for an applied event (never the subject itself); `also`: an aliases subject's further users, by fingerprint. */
+export function auditApplied(log: Logger, name: string, type: string, input: RevocationInput, id: string, persisted: boolean | null, also: readonly RevocationInput[] = []): void {
+  log.info({
+    audit: 'idp_event', source: name, event: type, kind: input.kind, subject_fp: fingerprint(input.value), revocation: id, persisted,
+    ...(also.length === 0 ? {} : { alias_subject_fps: also.map((a) => fingerprint(a.value)) }),
+  }, 'identity-provider event applied');
 }
 
 /** Handle one push. Never rejects. */
@@ -129,6 +132,6 @@ export async function handlePush(name: string, src: EventSourceConfig, actor: Jw
       ? { status: 503, result: 'store_full', type, retryAfter: 5, body: JSON.stringify({ err: 'temporarily_unavailable', description: 'the revocation store is full' }) }
       : err(400, 'invalid_request', 'invalid_revocation', out.errors.join('; '), type);
   }
-  auditApplied(deps.logger, name, type, input, out.id, out.persisted);
+  auditApplied(deps.logger, name, type, input, out.id, out.persisted, also);
   return { status: 202, result: 'accepted', type, body: '' };
 }

@@ -53,6 +53,7 @@ describe('SSF push receiver across members', () => {
         { name: 'api', match: { path: '/api/*' }, upstream: 'echo', auth: {} },
       ],
       cluster: busSection(nats.url, subjectPrefix('ptssf')),
+      log: { level: 'info', access: false }, // the audit lines
     });
     [A, B] = await startMembers(2, config, { PT_SSF_PUSH: SECRET });
     push = (set, auth = SECRET, type) => tx.push(`${A.url}${PATH}`, set, auth, type);
@@ -112,6 +113,12 @@ describe('SSF push receiver across members', () => {
     expect(await push(await tx.set(`${RISC}account-disabled`, {}, { sub_id: aliases }))).toMatchObject({ status: 202 });
     await waitFor('kate (email) revoked at B', async () => revoked(await get(B, byEmail)), 5_000);
     await waitFor('kate (id) revoked at B', async () => revoked(await get(B, byId)), 5_000);
+    // the audit line names both users by fingerprint, never by value
+    await waitFor('the audit line at A', async () => A.logs().some((l) => l.audit === 'idp_event' && Array.isArray(l.alias_subject_fps)), 5_000,
+      { detail: () => A.logs().filter((l) => l.audit === 'idp_event').map((l) => JSON.stringify(l)).join('\n') });
+    const line = A.logs().find((l) => l.audit === 'idp_event' && Array.isArray(l.alias_subject_fps));
+    expect(line).toMatchObject({ subject_fp: expect.stringMatching(/^[0-9a-f]{12}$/), alias_subject_fps: [expect.stringMatching(/^[0-9a-f]{12}$/)] });
+    expect(JSON.stringify(line)).not.toMatch(/kate/);
   });
 
   it('acknowledges verification, token-claims-change (drops cached verdicts) and unknown events without revoking, and counts them', async () => {
