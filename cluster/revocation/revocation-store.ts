@@ -1,6 +1,7 @@
 // The revocation set of one process: O(1) lookups by jti, token hash, sub/client_id
 // with a cut (tokens issued up to and including its second; `sub_without_sid`: only tokens without a `sid`),
-// kid and sid (an OIDC session: every token carrying it); idempotent apply keyed by
+// kid and sid (an OIDC session: every token carrying it; a sub holding `@` also by its folded spelling, subjectFold);
+// idempotent apply keyed by
 // revocation id; a coarse sweeper drops entries once every token they can match has expired (clock skew included).
 // Bounded in entries and estimated bytes: a revocation beyond the bound is refused (`full`),
 // never evicting another.
@@ -44,7 +45,23 @@ const ENTRY_OVERHEAD_BYTES = 700;
 /** Estimated heap bytes of one stored revocation: the overhead plus every string (the scoped key again); errs high for long strings. */
 export function revocationBytes(r: RevocationRecord): number {
   const scoped = r.issuer === null ? 0 : r.issuer.length + r.value.length + 1;
-  return ENTRY_OVERHEAD_BYTES + r.id.length + r.value.length + (r.issuer?.length ?? 0) + (r.reason?.length ?? 0) + r.origin.length + scoped;
+  // a folded sub is kept under a second key (its folded spelling, scoped like the first)
+  const folded = foldsCase(r.kind) && r.value.includes('@') ? r.value.length + scoped : 0;
+  return ENTRY_OVERHEAD_BYTES + r.id.length + r.value.length + (r.issuer?.length ?? 0) + (r.reason?.length ?? 0) + r.origin.length + scoped + folded;
+}
+
+type FoldKind = 'sub' | 'sub_without_sid';
+const foldsCase = (kind: string): kind is FoldKind => kind === 'sub' || kind === 'sub_without_sid';
+
+/**
+ * The spelling a `sub` holding `@` (an email address as the user's id, or a revocation from an email subject)
+ * is also matched by: Unicode NFC, lower case — the whole value, local part too. Identity providers compare
+ * email addresses without case, and a transmitter's `Heidi@Example.com` and the token's `heidi@example.com`
+ * are one user: before, such a revocation matched nothing (fail closed: it may also match a distinct user
+ * whose address differs only in case — a second revocation, never a missed one).
+ */
+export function subjectFold(value: string): string {
+  return value.normalize('NFC').toLowerCase();
 }
 
 /**
@@ -70,11 +87,26 @@ export const LINGER_S = DEFAULT_LINGER_S;
 /** Separator between issuer and value in scoped keys (cannot occur in an `iss` URL). */
 const SEP = '\n';
 
+/** The folded key of a sub revocation holding `@`. */
+const foldedKey = (r: RevocationRecord): string => (r.issuer === null ? subjectFold(r.value) : r.issuer + SEP + subjectFold(r.value));
+
+/** Merge a cut into `m` under `key`: the latest `before` wins, the longest expiry is kept. */
+function mergeCut(m: Map<string, Cut>, key: string, r: RevocationRecord, before: number): void {
+  const c = m.get(key);
+  if (c === undefined) m.set(key, { rec: r, before, expiresAt: r.expiresAt });
+  else {
+    if (before > c.before) { c.before = before; c.rec = r; }
+    c.expiresAt = Math.max(c.expiresAt, r.expiresAt);
+  }
+}
+
 /** The revocation set. Read synchronously on the hot path; written only by the revocation actor. */
 export class RevocationStore {
   private readonly byId = new Map<string, RevocationRecord>();
   private readonly exact: Record<'jti' | 'token' | 'kid' | 'sid', Map<string, RevocationRecord>> = { jti: new Map(), token: new Map(), kid: new Map(), sid: new Map() };
   private readonly cuts: Record<'sub' | 'client_id' | 'sub_without_sid', Map<string, Cut>> = { sub: new Map(), client_id: new Map(), sub_without_sid: new Map() };
+  /** Cuts of subs holding `@`, by their folded spelling (subjectFold, scoped as in `cuts`): one may merge several records. */
+  private readonly folded: Record<FoldKind, Map<string, Cut>> = { sub: new Map(), sub_without_sid: new Map() };
   private readonly listeners = new Set<(r: RevocationRecord) => void>();
   private sweeper: NodeJS.Timeout | null = null;
   private swept = 0;
@@ -144,14 +176,9 @@ export class RevocationStore {
     this.bytes += revocationBytes(r);
     const key = r.issuer === null ? r.value : r.issuer + SEP + r.value;
     if (isCutKind(r.kind)) {
-      const m = this.cuts[r.kind];
-      const c = m.get(key);
       const before = r.before ?? Math.floor(r.createdAt / 1000);
-      if (c === undefined) m.set(key, { rec: r, before, expiresAt: r.expiresAt });
-      else {
-        if (before > c.before) { c.before = before; c.rec = r; }
-        c.expiresAt = Math.max(c.expiresAt, r.expiresAt);
-      }
+      mergeCut(this.cuts[r.kind], key, r, before);
+      if (foldsCase(r.kind) && r.value.includes('@')) mergeCut(this.folded[r.kind], foldedKey(r), r, before);
     } else {
       const m = this.exact[r.kind];
       const prev = m.get(key);
@@ -260,6 +287,11 @@ export class RevocationStore {
       if (isCutKind(r.kind)) {
         const c = this.cuts[r.kind].get(key);
         if (c !== undefined && c.expiresAt <= nowS) this.cuts[r.kind].delete(key);
+        if (foldsCase(r.kind) && r.value.includes('@')) {
+          const fk = foldedKey(r);
+          const f = this.folded[r.kind].get(fk);
+          if (f !== undefined && f.expiresAt <= nowS) this.folded[r.kind].delete(fk);
+        }
       } else if (this.exact[r.kind].get(key) === r) {
         this.exact[r.kind].delete(key);
       }
@@ -311,8 +343,15 @@ export class RevocationStore {
     if (m.size === 0) return undefined;
     const c = m.get(value);
     if (c !== undefined && (iat === undefined || iat <= c.before)) return c.rec;
-    if (iss === undefined) return undefined;
-    const s = m.get(iss + SEP + value);
-    return s !== undefined && (iat === undefined || iat <= s.before) ? s.rec : undefined;
+    const s = iss === undefined ? undefined : m.get(iss + SEP + value);
+    if (s !== undefined && (iat === undefined || iat <= s.before)) return s.rec;
+    // folding only when an `@` sub is revoked and this token's sub holds one: other tokens pay nothing
+    if (kind === 'client_id' || this.folded[kind].size === 0 || !value.includes('@')) return undefined;
+    const fm = this.folded[kind];
+    const v = subjectFold(value);
+    const fc = fm.get(v);
+    if (fc !== undefined && (iat === undefined || iat <= fc.before)) return fc.rec;
+    const fs = iss === undefined ? undefined : fm.get(iss + SEP + v);
+    return fs !== undefined && (iat === undefined || iat <= fs.before) ? fs.rec : undefined;
   }
 }

@@ -50,8 +50,8 @@ export function requestedEvents(src: EventSourceConfig): string[] {
 
 /** What to do with one event. */
 export type EventAction =
-  /** `companion`: published first (session-logout.ts), null for none. */
-  | { readonly kind: 'revoke'; readonly input: RevocationInput; readonly companion: RevocationInput | null }
+  /** `companion`: published first (session-logout.ts), null for none; `also`: more users an `aliases` subject names, published before both. */
+  | { readonly kind: 'revoke'; readonly input: RevocationInput; readonly companion: RevocationInput | null; readonly also?: readonly RevocationInput[] }
   /** Drop the cached verdicts of `sub`'s tokens (of token issuer `issuer`; null = any). */
   | { readonly kind: 'drop'; readonly sub: string; readonly issuer: string | null }
   /** Accepted without a revocation; `result` says why (metrics): verification, not_revoking, unknown_event, unmapped_subject. */
@@ -62,8 +62,28 @@ const MAX_ALIASES = 32;
 const str = (v: unknown): string | null => (typeof v === 'string' && v.length > 0 && v.length <= 1024 && !/[\u0000-\u001f\u007f]/.test(v) ? v : null);
 const obj = (v: unknown): Record<string, unknown> | null => (v !== null && typeof v === 'object' && !Array.isArray(v) ? v as Record<string, unknown> : null);
 
+type Target = { kind: 'sub' | 'sid'; value: string; issuer: string | null };
+
+/**
+ * Every distinct target an `aliases` subject's identifiers map to (at most MAX_ALIASES looked at, nested aliases
+ * skipped), first one first; empty for any other subject. RFC 9493 §3.2.4: they all name one subject, whom the
+ * tokens may know by any of them (an email as `sub` in one flow, an `iss_sub` id in another).
+ */
+function aliasTargets(id: Record<string, unknown> | null, src: EventSourceConfig): Target[] {
+  const out: Target[] = [];
+  if (id === null || id.format !== 'aliases' || !Array.isArray(id.identifiers)) return out;
+  const ids = id.identifiers;
+  for (let i = 0; i < ids.length && i < MAX_ALIASES; i++) {
+    const one = obj(ids[i]);
+    if (one === null || one.format === 'aliases') continue;
+    const hit = simple(one, src);
+    if (hit !== null && !out.some((t) => t.kind === hit.kind && t.value === hit.value && t.issuer === hit.issuer)) out.push(hit);
+  }
+  return out;
+}
+
 /** What a simple subject identifier names in access tokens under `src`'s mapping; null = nothing. */
-function simple(id: Record<string, unknown> | null, src: EventSourceConfig): { kind: 'sub' | 'sid'; value: string; issuer: string | null } | null {
+function simple(id: Record<string, unknown> | null, src: EventSourceConfig): Target | null {
   if (id === null) return null;
   const issuer = src.token_issuer ?? null;
   switch (id.format) {
@@ -128,7 +148,13 @@ export function mapEvent(name: string, ev: SecurityEvent, src: EventSourceConfig
   const target = simple(user, src);
   if (target === null) return { kind: 'accept', result: 'unmapped_subject' };
   if (action === 'drop_cache') return target.kind === 'sub' ? { kind: 'drop', sub: target.value, issuer: target.issuer } : { kind: 'accept', result: 'unmapped_subject' };
-  // an opaque subject configured as a session id is that session, whatever the action
-  if (target.kind === 'sid') return { kind: 'revoke', input: { kind: 'sid', value: target.value, issuer: target.issuer, reason }, companion: null };
-  return { kind: 'revoke', input: { kind: 'sub', value: target.value, issuer: target.issuer, before, reason }, companion: null };
+  const revocation = (t: Target): RevocationInput => (t.kind === 'sid'
+    // an opaque subject configured as a session id is that session, whatever the action
+    ? { kind: 'sid', value: t.value, issuer: t.issuer, reason }
+    : { kind: 'sub', value: t.value, issuer: t.issuer, before, reason });
+  // an aliases subject whose identifiers map to different users revokes each (fail closed) — before, only the first
+  const others = aliasTargets(user, src).slice(1);
+  return others.length === 0
+    ? { kind: 'revoke', input: revocation(target), companion: null }
+    : { kind: 'revoke', input: revocation(target), companion: null, also: others.map(revocation) };
 }

@@ -186,7 +186,7 @@ export class SsfPoller {
     // alone, one applied here already waits in the outbox for the bus: publishing it again each poll only logs again
     if (alone && this.deps.publisher.known(j.id)) return;
     // published every time it arrives: a redelivery of one not yet stored gets stored now (the same id is a no-op otherwise)
-    const out = await publishWithCompanion(this.deps.publisher, j.input, j.companion, j.id);
+    const out = await publishWithCompanion(this.deps.publisher, j.input, j.companion, j.id, j.also);
     if (!out.ok) {
       const full = out.full === true;
       this.deps.count(`ssf_${j.type}`, full ? 'store_full' : 'invalid_revocation');
@@ -198,7 +198,7 @@ export class SsfPoller {
     }
     if (out.persisted === false) { this.deps.count(`ssf_${j.type}`, 'not_persisted'); return; }
     this.deps.count(`ssf_${j.type}`, 'accepted');
-    auditApplied(this.deps.logger, this.name, j.type, j.input, out.id, out.persisted);
+    auditApplied(this.deps.logger, this.name, j.type, j.input, out.id, out.persisted, j.also);
     this.#acks.add(jti);
   }
 }

@@ -59,7 +59,7 @@ export type SetJudgement =
   | { readonly kind: 'refuse'; readonly status: number; readonly err: SetErrorCode | 'temporarily_unavailable'; readonly result: string; readonly message: string; readonly type: string }
   | { readonly kind: 'accept'; readonly result: string; readonly type: string }
   | { readonly kind: 'drop'; readonly sub: string; readonly issuer: string | null; readonly type: string }
-  | { readonly kind: 'revoke'; readonly input: RevocationInput; readonly companion: RevocationInput | null; readonly id: string; readonly type: string };
+  | { readonly kind: 'revoke'; readonly input: RevocationInput; readonly companion: RevocationInput | null; readonly also: readonly RevocationInput[]; readonly id: string; readonly type: string };
 
 /** Verify `token` as a SET of source `name` and map its event. Never rejects. */
 export async function judgeSet(name: string, src: EventSourceConfig, actor: JwksActor, token: string, keyWaitMs: number, delivered: ReadonlySet<string> | null = null): Promise<SetJudgement> {
@@ -88,12 +88,15 @@ export async function judgeSet(name: string, src: EventSourceConfig, actor: Jwks
   const action = mapEvent(name, ev, src, nowS);
   if (action.kind === 'accept') return { kind: 'accept', result: action.result, type };
   if (action.kind === 'drop') return { kind: 'drop', sub: action.sub, issuer: action.issuer, type };
-  return { kind: 'revoke', input: action.input, companion: action.companion, id: eventRevocationId('ssf', src.issuer, ev.jti), type };
+  return { kind: 'revoke', input: action.input, companion: action.companion, also: action.also ?? [], id: eventRevocationId('ssf', src.issuer, ev.jti), type };
 }
 
-/** One audit line for an applied event (never the subject itself). */
-export function auditApplied(log: Logger, name: string, type: string, input: RevocationInput, id: string, persisted: boolean | null): void {
-  log.info({ audit: 'idp_event', source: name, event: type, kind: input.kind, subject_fp: fingerprint(input.value), revocation: id, persisted }, 'identity-provider event applied');
+/** One audit line for an applied event (never the subject itself); `also`: an aliases subject's further users, by fingerprint. */
+export function auditApplied(log: Logger, name: string, type: string, input: RevocationInput, id: string, persisted: boolean | null, also: readonly RevocationInput[] = []): void {
+  log.info({
+    audit: 'idp_event', source: name, event: type, kind: input.kind, subject_fp: fingerprint(input.value), revocation: id, persisted,
+    ...(also.length === 0 ? {} : { alias_subject_fps: also.map((a) => fingerprint(a.value)) }),
+  }, 'identity-provider event applied');
 }
 
 /** Handle one push. Never rejects. */
@@ -118,17 +121,17 @@ export async function handlePush(name: string, src: EventSourceConfig, actor: Jw
       ? { status: 202, result: 'cache_dropped', type: j.type, body: '' }
       : { status: 503, result: 'no_cache_link', type: j.type, retryAfter: 5, body: JSON.stringify({ err: 'temporarily_unavailable', description: 'cached verdicts cannot be dropped by this instance' }) };
   }
-  const { type, id, input, companion } = j;
+  const { type, id, input, companion, also } = j;
   if (deps.publisher === null) return { status: 503, result: 'no_publisher', type, retryAfter: 5, body: JSON.stringify({ err: 'temporarily_unavailable', description: 'revocations cannot be published by this instance' }) };
   // RFC 8935 §2.2: a transmitter resends what it saw no 202 for; a SET already applied is acknowledged again, not re-applied
   if (deps.publisher.known(id)) return { status: 202, result: 'duplicate', type, body: '' };
-  const out = await publishWithCompanion(deps.publisher, input, companion, id);
+  const out = await publishWithCompanion(deps.publisher, input, companion, id, also);
   if (!out.ok) {
     deps.logger.error({ source: name, event: type, errors: out.errors }, 'identity-provider event not applied');
     return out.full === true
       ? { status: 503, result: 'store_full', type, retryAfter: 5, body: JSON.stringify({ err: 'temporarily_unavailable', description: 'the revocation store is full' }) }
       : err(400, 'invalid_request', 'invalid_revocation', out.errors.join('; '), type);
   }
-  auditApplied(deps.logger, name, type, input, out.id, out.persisted);
+  auditApplied(deps.logger, name, type, input, out.id, out.persisted, also);
   return { status: 202, result: 'accepted', type, body: '' };
 }

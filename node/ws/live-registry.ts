@@ -189,7 +189,9 @@ export class LiveRegistry {
     const field = KEYS.find(([kind]) => kind === r.kind);
     // an unknown kind: check everything (isRevoked knows what it matches); so for `kid`, which also
     // refuses tokens whose signing key is unknown (keyUnknown: not indexed by a kid) — kid revocations are rare
-    const candidates = field === undefined || r.kind === 'kid' ? this.all : this.byKey.get(r.kind + SEP + r.value);
+    // a sub holding `@` also revokes its other spellings in case (the store folds them): its connections are not indexed so
+    const folds = (r.kind === 'sub' || r.kind === 'sub_without_sid') && r.value.includes('@');
+    const candidates = field === undefined || r.kind === 'kid' || folds ? this.all : this.byKey.get(r.kind + SEP + r.value);
     if (candidates !== undefined && candidates.size > 0) {
       const hit: LiveConnection[] = [];
       for (const c of candidates) if (this.tokenState.isRevoked(c.facts)) hit.push(c);

@@ -53,6 +53,7 @@ describe('SSF push receiver across members', () => {
         { name: 'api', match: { path: '/api/*' }, upstream: 'echo', auth: {} },
       ],
       cluster: busSection(nats.url, subjectPrefix('ptssf')),
+      log: { level: 'info', access: false }, // the audit lines
     });
     [A, B] = await startMembers(2, config, { PT_SSF_PUSH: SECRET });
     push = (set, auth = SECRET, type) => tx.push(`${A.url}${PATH}`, set, auth, type);
@@ -103,6 +104,21 @@ describe('SSF push receiver across members', () => {
     const aliases = { format: 'aliases', identifiers: [{ format: 'phone_number', phone_number: '+12065550100' }, userOf('ivan')] };
     expect(await push(await tx.set(`${RISC}account-disabled`, {}, { sub_id: aliases }))).toMatchObject({ status: 202 });
     await waitFor('ivan revoked at B', async () => revoked(await get(B, t)), 5_000);
+  });
+
+  it('an aliases subject whose identifiers name two users (an email as sub, an iss_sub id) revokes both — before, only the first', async () => {
+    const byEmail = await as.issueJwt({ sub: 'kate@example.com' });
+    const byId = await as.issueJwt({ sub: 'u-kate' });
+    const aliases = { format: 'aliases', identifiers: [{ format: 'email', email: 'kate@example.com' }, userOf('u-kate')] };
+    expect(await push(await tx.set(`${RISC}account-disabled`, {}, { sub_id: aliases }))).toMatchObject({ status: 202 });
+    await waitFor('kate (email) revoked at B', async () => revoked(await get(B, byEmail)), 5_000);
+    await waitFor('kate (id) revoked at B', async () => revoked(await get(B, byId)), 5_000);
+    // the audit line names both users by fingerprint, never by value
+    await waitFor('the audit line at A', async () => A.logs().some((l) => l.audit === 'idp_event' && Array.isArray(l.alias_subject_fps)), 5_000,
+      { detail: () => A.logs().filter((l) => l.audit === 'idp_event').map((l) => JSON.stringify(l)).join('\n') });
+    const line = A.logs().find((l) => l.audit === 'idp_event' && Array.isArray(l.alias_subject_fps));
+    expect(line).toMatchObject({ subject_fp: expect.stringMatching(/^[0-9a-f]{12}$/), alias_subject_fps: [expect.stringMatching(/^[0-9a-f]{12}$/)] });
+    expect(JSON.stringify(line)).not.toMatch(/kate/);
   });
 
   it('acknowledges verification, token-claims-change (drops cached verdicts) and unknown events without revoking, and counts them', async () => {

@@ -132,4 +132,17 @@ describe('aliases subjects (RFC 9493 §3.2.4)', () => {
     const many = [...Array.from({ length: 40 }, () => phone), issSub];
     expect(mapEvent('t', ev(disabled, { format: 'aliases', identifiers: many }), mapped, NOW)).toEqual({ kind: 'accept', result: 'unmapped_subject' });
   });
+
+  it('identifiers that map to different users revoke each (fail closed), the same one twice only once — before, only the first', () => {
+    const email = { format: 'email', email: 'heidi@example.com' };
+    const session = { format: 'opaque', id: 'sess-7' };
+    const a = mapEvent('t', ev(disabled, { format: 'aliases', identifiers: [email, issSub, session, { ...issSub }] }), mapped, NOW);
+    expect(a).toMatchObject({ kind: 'revoke', input: { kind: 'sub', value: 'heidi@example.com', issuer: 'https://as.example', before: NOW - 10 } });
+    expect(a.kind === 'revoke' && a.also).toEqual([
+      { kind: 'sub', value: 'u1', issuer: 'https://as.example', before: NOW - 10, reason: 'ssf:t:account_disabled' },
+      { kind: 'sid', value: 'sess-7', issuer: 'https://as.example', reason: 'ssf:t:account_disabled' },
+    ]);
+    // one user named twice: nothing more
+    expect(mapEvent('t', ev(disabled, { format: 'aliases', identifiers: [issSub, { ...issSub }] }), mapped, NOW)).not.toHaveProperty('also');
+  });
 });
