@@ -20,6 +20,10 @@ export const OLD_CLI = join(previous, 'dist', 'cluster', 'cli', 'main.js');
 export const NEW_CLI = join(ROOT, 'dist', 'cluster', 'cli', 'main.js');
 export const sha256 = (t: string): string => createHash('sha256').update(t).digest('hex');
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/** UPGRADE_NO_KEY=1: the members share the bus without a key (`cluster.auth.mode: none`; no direct push port then). */
+export const NO_BUS_KEY = process.env.UPGRADE_NO_KEY === '1';
+/** How long a member may take to say `listening` (UPGRADE_START_MS; 30 s, more on a loaded host: at load 30–40 members of either build took longer). */
+const START_MS = Number(process.env.UPGRADE_START_MS ?? 30_000);
 export const ENV = { ...ADMIN_ENV, ...BUS_ENV, PT_INTROSPECTION_SECRET: 'portcullis-secret' };
 
 export interface Member { name: string; build: 'old' | 'new'; proc: ChildProcess; url: string; adminUrl: string; configPath: string; out: () => string; stop(): Promise<void> }
@@ -39,7 +43,7 @@ export async function startMember(name: string, build: 'old' | 'new', config: un
   proc.stdout!.on('data', (d) => { out += d; });
   proc.stderr!.on('data', (d) => { out += d; });
   const l = await new Promise<any>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`${name} not listening:\n${out}`)), 30_000);
+    const t = setTimeout(() => reject(new Error(`${name} not listening:\n${out}`)), START_MS);
     const check = (): void => {
       for (const line of out.split('\n')) { if (line.startsWith('{')) { try { const j = JSON.parse(line); if (j.msg === 'listening') { clearTimeout(t); resolve(j); return; } } catch { /* */ } } }
     };
@@ -109,7 +113,7 @@ export function config(asIssuer: string, upstream: string, nats: string, prefix:
     issuers: { demo: { issuer: asIssuer, audiences: ['portcullis-demo'], introspection: { client_id: 'portcullis', client_secret_env: 'PT_INTROSPECTION_SECRET', timeout_ms: 3_000 } } },
     upstreams: { app: { targets: [upstream] } },
     routes: [{ name: 'api', match: { path: '/api/*' }, upstream: 'app', auth: {} }],
-    cluster: { nats: { servers: [nats] }, subject_prefix: prefix, auth: BUS_AUTH },
+    cluster: { nats: { servers: [nats] }, subject_prefix: prefix, auth: NO_BUS_KEY ? { mode: 'none' } : BUS_AUTH },
     log: { level: 'warn', access: false },
     verifier: { pool_size: 1 },
     ...extra,
