@@ -76,10 +76,26 @@ function aliasTargets(id: Record<string, unknown> | null, src: EventSourceConfig
   for (let i = 0; i < ids.length && i < MAX_ALIASES; i++) {
     const one = obj(ids[i]);
     if (one === null || one.format === 'aliases') continue;
-    const hit = simple(one, src);
+    const hit = aliasOne(one, src);
     if (hit !== null && !out.some((t) => t.kind === hit.kind && t.value === hit.value && t.issuer === hit.issuer)) out.push(hit);
   }
   return out;
+}
+
+/**
+ * A value the revocation publisher refuses (cluster/revocation/revocation-request.ts: a space or tab at an end, a
+ * lone surrogate; controls and length are `str`'s) — no token carries it, so it names no one.
+ */
+const UNREVOCABLE = /^[ \t]|[ \t]$|\p{Cs}/u;
+
+/**
+ * One identifier of an `aliases` subject, as simple(), but null when its value or issuer would be refused:
+ * every target is published before the event's own revocation, so one refused made the whole event 400 and
+ * revoked none of the others (fail open) — before, a SET naming `heidi@example.com` and `u-heidi ` kept heidi's tokens working.
+ */
+function aliasOne(one: Record<string, unknown>, src: EventSourceConfig): Target | null {
+  const hit = simple(one, src);
+  return hit === null || UNREVOCABLE.test(hit.value) || (hit.issuer !== null && UNREVOCABLE.test(hit.issuer)) ? null : hit;
 }
 
 /** What a simple subject identifier names in access tokens under `src`'s mapping; null = nothing. */
@@ -110,7 +126,7 @@ function simple(id: Record<string, unknown> | null, src: EventSourceConfig): Tar
       for (let i = 0; i < ids.length && i < MAX_ALIASES; i++) {
         const one = obj(ids[i]);
         if (one === null || one.format === 'aliases') continue;
-        const hit = simple(one, src);
+        const hit = aliasOne(one, src);
         if (hit !== null) return hit;
       }
       return null;

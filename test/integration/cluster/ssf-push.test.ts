@@ -121,6 +121,13 @@ describe('SSF push receiver across members', () => {
     expect(JSON.stringify(line)).not.toMatch(/kate/);
   });
 
+  it('an aliases identifier no revocation can hold (a space at an end, a lone surrogate) is skipped: the others are still revoked — before, 400 and none', async () => {
+    const t = await as.issueJwt({ sub: 'lena@example.com' });
+    const aliases = { format: 'aliases', identifiers: [{ format: 'email', email: 'lena@example.com' }, userOf('u-lena '), userOf('u-lena\ud800')] };
+    expect(await push(await tx.set(`${RISC}account-disabled`, {}, { sub_id: aliases }))).toMatchObject({ status: 202 });
+    await waitFor('lena revoked at B', async () => revoked(await get(B, t)), 5_000);
+  });
+
   it('acknowledges verification, token-claims-change (drops cached verdicts) and unknown events without revoking, and counts them', async () => {
     const n = (await admin(A, 'GET', '/revocations')).body.total as number;
     expect(await push(await tx.set(SSF_VERIFY, { state: 'VGhpcyBpcyBh' }))).toMatchObject({ status: 202 });
