@@ -32,6 +32,17 @@ function tlsFailure(code: string): boolean {
 }
 
 /**
+ * What a TLS failure's code says went wrong: an alert is the upstream refusing the proxy's handshake
+ * (it asks for a client certificate, or shares no version or suite), not its certificate failing the
+ * proxy's check (before, every code read "its certificate is not trusted", sending operators to the wrong side).
+ */
+function tlsCause(code: string): string {
+  if (code.startsWith('ERR_SSL_') && code.includes('_ALERT_')) return 'it refused the handshake (it may require a client certificate, or share no TLS version or suite)';
+  if (code.startsWith('ERR_SSL_')) return 'it does not speak TLS, or not a TLS the proxy accepts';
+  return 'its certificate is not trusted for its name';
+}
+
+/**
  * Does `f` (beforeHeadFailure of `err`) count against the target? A refused connect, a reset before any response byte,
  * an invalid response: yes. Timeouts (a route's deadline, a slow upload), our side's failures, and a reset while the
  * request body was still on its way (err.bodyUnsent: an upstream refusing that upload early — a 413 and a close — loses
@@ -84,7 +95,7 @@ export function beforeHeadFailure(err: H1Error, upstream: string, connect: boole
   if (connect && tlsFailure(code)) {
     // the TLS handshake failed (a certificate that does not verify, another name, no TLS at all): said so, not
     // "refused" — the operator looks at certificates, not at whether the service is up; the target is at fault
-    return { metric: 'tls', reason: 'upstream_tls', error: proxyError('PORTCULLIS_ERR_UPSTREAM_UNAVAILABLE', `upstream "${upstream}" failed the TLS handshake (${code}): its certificate is not trusted for its name, or it does not speak TLS`) };
+    return { metric: 'tls', reason: 'upstream_tls', error: proxyError('PORTCULLIS_ERR_UPSTREAM_UNAVAILABLE', `upstream "${upstream}" failed the TLS handshake (${code}): ${tlsCause(code)}`) };
   }
   if (connect) {
     // refused, unreachable, connect timeout: the target is at fault

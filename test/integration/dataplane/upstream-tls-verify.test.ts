@@ -1,7 +1,6 @@
-// https upstreams as the proxy checks them: a self-signed certificate, or a trusted one for another
-// name, is refused (502) with a reason that says TLS — not "refused the connection" — counted as
-// upstream_errors_total{kind="tls"} and logged upstream_tls; over HTTP/1.1 and HTTP/2 upstreams. The
-// name is checked against the target's host, SNI carries it, and a trusted certificate for it is served.
+// https upstreams as the proxy checks them: a self-signed certificate, one for another name, an upstream's
+// alert or a port without TLS is refused (502) naming the TLS handshake and what went wrong — not "refused the
+// connection" — as upstream_errors_total{kind="tls"}, log upstream_tls; the target's host is checked and sent as SNI.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -60,7 +59,7 @@ describe('an https upstream whose certificate does not verify', () => {
     for (const name of ['one', 'two']) {
       const r = await get(p, `/${name}/x`);
       expect(r.status, r.body).toBe(502);
-      expect(JSON.parse(r.body).message).toBe(`upstream "${name}" failed the TLS handshake (DEPTH_ZERO_SELF_SIGNED_CERT): its certificate is not trusted for its name, or it does not speak TLS`);
+      expect(JSON.parse(r.body).message).toBe(`upstream "${name}" failed the TLS handshake (DEPTH_ZERO_SELF_SIGNED_CERT): its certificate is not trusted for its name`);
     }
     const text = await metrics(p, ADMIN_TOKEN);
     expect(text).toMatch(/portcullis_upstream_errors_total\{upstream="one",kind="tls"\} [1-9]/);
@@ -79,6 +78,24 @@ describe('an https upstream whose certificate does not verify', () => {
     expect(seenSni).toContain('localhost');
   });
 
+  it('a TLS 1.2 upstream that requires a client certificate: its alert reads as the upstream refusing the handshake, not as its certificate failing', async () => {
+    const opts = { cert: readFileSync(certFile), key: readFileSync(join(certFile, '..', 'key.pem')) };
+    const mtls = https.createServer({ ...opts, requestCert: true, rejectUnauthorized: true, ca: opts.cert, maxVersion: 'TLSv1.2' }, (_q, s) => s.end('served'));
+    await new Promise<void>((r) => mtls.listen(0, '127.0.0.1', r));
+    try {
+      const p = await proxyTo({ mtls: { targets: [`https://localhost:${(mtls.address() as AddressInfo).port}`] } }, { NODE_EXTRA_CA_CERTS: certFile });
+      const r = await get(p, '/mtls/x');
+      expect(r.status, r.body).toBe(502);
+      const message = JSON.parse(r.body).message as string;
+      expect(message).toMatch(/failed the TLS handshake \(ERR_SSL_\w*ALERT\w*\): it refused the handshake/);
+      expect(message).not.toContain('certificate is not trusted');
+      expect(await metrics(p, ADMIN_TOKEN)).toMatch(/portcullis_upstream_errors_total\{upstream="mtls",kind="tls"\} [1-9]/);
+    } finally {
+      mtls.closeAllConnections();
+      await new Promise((r) => mtls.close(r));
+    }
+  });
+
   it('an https target that speaks plain HTTP: 502 upstream_tls, never a downgrade', async () => {
     const plain = await import('node:http');
     let hits = 0;
@@ -88,7 +105,7 @@ describe('an https upstream whose certificate does not verify', () => {
       const p = await proxyTo({ plain: { targets: [`https://127.0.0.1:${(srv.address() as AddressInfo).port}`] } });
       const r = await get(p, '/plain/x');
       expect(r.status, r.body).toBe(502);
-      expect(JSON.parse(r.body).message).toMatch(/failed the TLS handshake \(ERR_SSL_/);
+      expect(JSON.parse(r.body).message).toMatch(/failed the TLS handshake \(ERR_SSL_\w+\): it does not speak TLS/);
       expect(hits).toBe(0);
     } finally {
       srv.closeAllConnections();
